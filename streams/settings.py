@@ -1,0 +1,73 @@
+"""Process settings, read once from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Every setting of a clinops process. Environment variables override defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CLINOPS_", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Kafka cluster to use. Unset: the local broker that clinops starts itself.",
+    )
+    clickhouse_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="CLICKHOUSE_URL",
+        description="ClickHouse server URL such as http://user:password@host:8123/audit. Unset: embedded chDB.",
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "var",
+        description="Folder for the local broker, the embedded ClickHouse store, keys and pid files.",
+    )
+    broker_port: int = Field(default=9092, description="Port of the local broker; the controller uses the next one.")
+    worker_port: int = Field(default=6066, description="Loopback port of the worker's web endpoint (health, SQL).")
+    app_id: str = Field(default="clinops", description="Faust application id, the prefix of consumer groups.")
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 pseudonymization key. Unset: a key generated once into the data folder's key store.",
+    )
+    alert_news2_medium: int = Field(default=5, description="NEWS2 aggregate that raises a MEDIUM alert.")
+    alert_news2_high: int = Field(default=7, description="NEWS2 aggregate that raises a HIGH alert.")
+    alert_model_risk: float = Field(default=0.6, description="Model probability that raises an alert.")
+    alert_rearm_hours: float = Field(
+        default=3.0, description="Hours of event time below every alert threshold before a patient can alert again."
+    )
+    label_horizon_hours: float = Field(
+        default=6.0, description="An observation is labelled positive when sepsis onset follows within this many hours."
+    )
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.data_dir / "kafka"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "clickhouse"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
