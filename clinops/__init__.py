@@ -1,0 +1,1 @@
+"""The clinops command line: broker, worker, feeds, consoles, audit SQL and the demo."""

@@ -1,0 +1,255 @@
+"""The ``clinops`` command."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from infra.kafka.launcher import BrokerError, LocalBroker
+from schemas.errors import ClinopsError
+from streams.settings import Settings, get_settings
+from streams.topics import CATALOGUE, create_topics
+
+log = logging.getLogger("clinops")
+
+
+def local_broker(settings: Settings) -> LocalBroker:
+    return LocalBroker(settings.kafka_dir, port=settings.broker_port, controller_port=settings.broker_port + 1)
+
+
+def require_broker(settings: Settings) -> None:
+    """Fail with a clear message when the local broker is expected but not running."""
+    if settings.uses_local_broker and not local_broker(settings).is_answering():
+        raise ClinopsError(
+            f"no Kafka broker answers on {settings.bootstrap_servers}; "
+            "start one with `clinops broker start` or set KAFKA_BOOTSTRAP_SERVERS"
+        )
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.uses_local_broker:
+        print(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.bootstrap_servers}); clinops manages no local broker.")
+        return 0
+    broker = local_broker(settings)
+    if args.action == "install":
+        broker.install()
+        print(f"Kafka jars in {broker.jars_dir}")
+    elif args.action == "start":
+        broker.start()
+        print(f"Kafka broker running on {broker.bootstrap_servers} (pid {broker.pid()}, log {broker.log_file})")
+    elif args.action == "stop":
+        print("Kafka broker stopped." if broker.stop() else "No Kafka broker was running.")
+    else:
+        pid = broker.pid()
+        answering = broker.is_answering()
+        print(f"Kafka broker: {'running' if pid else 'stopped'}"
+              f"{f' (pid {pid})' if pid else ''}, {'answering' if answering else 'not answering'} on {broker.bootstrap_servers}")
+        return 0 if answering else 1
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    require_broker(settings)
+    created = create_topics(settings.bootstrap_servers)
+    for spec in CATALOGUE:
+        state = "created" if spec.name in created else "exists"
+        print(f"{spec.name:<24} {state:<8} partitions={spec.partitions} retention={spec.retention_ms // 3_600_000}h key={spec.key}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from processors.app import run_worker
+
+    require_broker(settings)
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def parse_speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    speed = float(text)
+    if speed <= 0:
+        raise argparse.ArgumentTypeError("speed must be positive, or 'max'")
+    return speed
+
+
+def parse_start(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; write it in UTC, such as 2026-01-01T00:00Z")
+    return value
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.progress import Progress
+    from streams.producer import EventProducer
+    from streams.sources.physionet import list_stays
+    from streams.sources.replay import default_start, load_stays, replay
+
+    require_broker(settings)
+    create_topics(settings.bootstrap_servers)
+    stays = load_stays(list_stays(Path(args.path), args.limit))
+    total = sum(len(stay.rows) + len(stay.malformed) for stay in stays)
+    progress = Progress(total, "replay")
+    stats = replay(
+        stays,
+        EventProducer(settings.bootstrap_servers),
+        speed=args.speed,
+        start=args.start or default_start(),
+        run_id=args.run_id or uuid.uuid4().hex,
+        on_event=lambda s: progress.update(s.rows + s.malformed),
+    )
+    progress.close()
+    print(f"Replayed {stats.stays} stays: {stats.rows} vitals rows, {stats.outcomes} outcomes, "
+          f"{stats.malformed} malformed rows dead-lettered.")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.progress import Progress
+    from streams.producer import EventProducer
+    from streams.sources.pacing import produce_paced
+    from streams.sources.replay import default_start
+    from streams.sources.simulator import simulated_events
+
+    require_broker(settings)
+    create_topics(settings.bootstrap_servers)
+    steps = int(args.hours * 60 / args.interval_minutes) + 1
+    progress = Progress(steps * args.patients, "simulate")
+    events = simulated_events(
+        args.patients, hours=args.hours, interval_minutes=args.interval_minutes,
+        start=args.start or default_start(), seed=args.seed,
+    )
+    stats = produce_paced(events, EventProducer(settings.bootstrap_servers), speed=args.speed,
+                          on_event=lambda s: progress.update(s.rows))
+    progress.close()
+    print(f"Simulated {args.patients} patients: {stats.rows} observations, {stats.outcomes} outcomes.")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.consoles.alerts import follow_alerts, format_alert
+
+    require_broker(settings)
+    create_topics(settings.bootstrap_servers)
+    follow_alerts(
+        settings.bootstrap_servers,
+        lambda alert: print(format_alert(alert), flush=True),
+        from_beginning=args.from_beginning,
+        max_alerts=args.max,
+        idle_timeout_s=args.idle_timeout,
+    )
+    return 0
+
+
+def cmd_audit_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.audit_query import run_audit_sql
+
+    result = run_audit_sql(settings, args.sql)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        print(render_table(result.columns, result.rows))
+    return 0
+
+
+def render_table(columns: list[str], rows: list[list[object]]) -> str:
+    cells = [[str(value) for value in row] for row in rows]
+    widths = [max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)]
+    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.demo import run_demo
+
+    return run_demo(settings, sample=Path(args.sample), limit=args.limit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clinops", description="Clinical MLOps on a stream of vital signs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    broker = commands.add_parser("broker", help="manage the local single-node Kafka broker")
+    broker.add_argument("action", choices=["start", "stop", "status", "install"])
+    broker.set_defaults(handler=cmd_broker)
+
+    topics = commands.add_parser("topics", help="create the catalogue's topics and list them")
+    topics.set_defaults(handler=cmd_topics)
+
+    worker = commands.add_parser("worker", help="run the processors (pseudonymizer, scorer, audit sink)")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(handler=cmd_worker)
+
+    replay = commands.add_parser("replay", help="replay PhysioNet 2019 .psv stays as bedside events")
+    replay.add_argument("path", help="folder of .psv files, one ICU stay each")
+    replay.add_argument("--limit", type=int, help="replay only the first N stays (by file name)")
+    replay.add_argument("--speed", type=parse_speed, default=None,
+                        help="event seconds per wall second (3600: one ICU hour per second), or 'max' (default)")
+    replay.add_argument("--start", type=parse_start, help="UTC time of the first admission (default: this hour)")
+    replay.add_argument("--run-id", help="seed for event ids; the same run id replays the same ids")
+    replay.set_defaults(handler=cmd_replay)
+
+    simulate = commands.add_parser("simulate", help="generate live bedside feeds, some patients deteriorating")
+    simulate.add_argument("--patients", type=int, default=20, help="number of monitored patients")
+    simulate.add_argument("--hours", type=float, default=12.0, help="event time to simulate, in hours")
+    simulate.add_argument("--interval-minutes", type=float, default=15.0, help="minutes between observations")
+    simulate.add_argument("--speed", type=parse_speed, default=900.0,
+                          help="event seconds per wall second (default 900: 15 minutes per second), or 'max'")
+    simulate.add_argument("--start", type=parse_start, help="UTC time of the first observation (default: this hour)")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same patients")
+    simulate.set_defaults(handler=cmd_simulate)
+
+    alerts = commands.add_parser("alerts", help="print deterioration alerts as they arrive")
+    alerts.add_argument("--from-beginning", action="store_true", help="start with the oldest retained alert")
+    alerts.add_argument("--max", type=int, help="stop after this many alerts")
+    alerts.add_argument("--idle-timeout", type=float, help="stop after this many seconds without an alert")
+    alerts.set_defaults(handler=cmd_alerts)
+
+    audit = commands.add_parser("audit", help="query the audit store")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    sql = audit_commands.add_parser("sql", help="run one read-only SQL statement (table audit_events)")
+    sql.add_argument("sql", help='for example "SELECT action, count() FROM audit_events GROUP BY action"')
+    sql.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    sql.set_defaults(handler=cmd_audit_sql)
+
+    demo = commands.add_parser("demo", help="run the whole system on the bundled PhysioNet sample")
+    demo.add_argument("--sample", default=str(Path(__file__).resolve().parents[1] / "data" / "physionet2019-sample"),
+                      help="folder of .psv stays to replay")
+    demo.add_argument("--limit", type=int, help="replay only the first N stays")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args, get_settings())
+    except (ClinopsError, BrokerError, FileNotFoundError) as exc:
+        print(f"clinops: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The Faust application: one agent per stage, the audit sink, and a loopback web endpoint.
+
+Every agent reads raw bytes and decodes them itself, so that a bad message becomes a
+dead letter instead of an exception inside Faust. Outputs are sent through the
+``clinops-avro`` codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import timedelta
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from processors import faust_codec
+from processors.alerting import AlertPolicy
+from processors.audit_sink import AuditSink
+from processors.labels import LabelJoiner
+from processors.messages import Input, Output
+from processors.pseudonym import PseudonymKey, load_or_create_key
+from processors.pseudonymizer import PseudonymizerStage
+from processors.scorer import ScorerStage
+from schemas.errors import ClinopsError
+from streams.settings import Settings
+from streams.sinks.audit_store import AuditStore, open_store
+from streams.topics import AUDIT_EVENTS, CATALOGUE, create_topics
+
+log = logging.getLogger(__name__)
+
+# The audit sink writes in batches of up to this many events, or whatever arrived
+# within the window: larger inserts are far cheaper in ClickHouse, and half a second
+# keeps the audit trail close to live.
+AUDIT_BATCH = 2000
+AUDIT_WINDOW_S = 0.5
+
+
+def broker_url(bootstrap_servers: str) -> str:
+    """Turn ``host1:9092,host2:9092`` into Faust's ``kafka://host1:9092;kafka://host2:9092``."""
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
+
+
+def pseudonym_key(settings: Settings) -> PseudonymKey:
+    if settings.pseudonym_key is not None:
+        return PseudonymKey.from_secret(base64.b64decode(settings.pseudonym_key.get_secret_value()))
+    return load_or_create_key(settings.keys_dir)
+
+
+class Worker:
+    """Builds the Faust app around the stages and owns the audit store."""
+
+    def __init__(self, settings: Settings) -> None:
+        faust_codec.register()
+        self.settings = settings
+        self.app = faust.App(
+            settings.app_id,
+            broker=broker_url(settings.bootstrap_servers),
+            store="memory://",
+            web_enabled=True,
+            web_bind="127.0.0.1",
+            web_port=settings.worker_port,
+            web_in_thread=False,
+            producer_acks=-1,
+            consumer_auto_offset_reset="earliest",
+            topic_partitions=CATALOGUE[0].partitions,
+            # One event in flight per partition keeps each patient's events in order.
+            stream_buffer_maxsize=4096,
+        )
+        self.store: AuditStore | None = None
+        self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings))
+        policy = AlertPolicy(
+            news2_medium=settings.alert_news2_medium,
+            news2_high=settings.alert_news2_high,
+            model_risk=settings.alert_model_risk,
+            rearm=timedelta(hours=settings.alert_rearm_hours),
+        )
+        horizon = timedelta(hours=settings.label_horizon_hours)
+        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon))
+        self.audit_sink: AuditSink | None = None
+        self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "audit-sink": 0, "dead-letters": 0}
+
+        self._topics = {
+            spec.name: self.app.topic(spec.name, key_serializer="raw", value_serializer=faust_codec.CODEC_NAME)
+            for spec in CATALOGUE
+        }
+        self._add_stage_agent(self.pseudonymizer)
+        self._add_stage_agent(self.scorer)
+        self._add_audit_agent()
+        self._add_web_views()
+
+    def _raw_channel(self, *names: str) -> faust.TopicT:
+        return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    async def _send(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if output.topic.name == "dead.letters":
+                self.counts["dead-letters"] += 1
+            await self._topics[output.topic.name].send(key=output.key.encode(), value=output.event)
+
+    def _add_stage_agent(self, stage: PseudonymizerStage | ScorerStage) -> None:
+        channel = self._raw_channel(*(spec.name for spec in stage.inputs))
+
+        async def process(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                message = event.message
+                outputs = stage.handle(Input(message.topic, message.partition, message.offset, message.key, event.value))
+                self.counts[stage.name] += 1
+                await self._send(outputs)
+
+        self.app.agent(channel, name=stage.name)(process)
+
+    def _add_audit_agent(self) -> None:
+        channel = self._raw_channel(AUDIT_EVENTS.name)
+
+        async def persist(stream: faust.StreamT) -> None:
+            loop = asyncio.get_running_loop()
+            async for events in stream.take_events(AUDIT_BATCH, within=AUDIT_WINDOW_S):
+                batch = [
+                    Input(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.value)
+                    for e in events
+                ]
+                assert self.audit_sink is not None
+                # chDB and clickhouse-connect block; run them off the event loop.
+                outputs = await loop.run_in_executor(None, self.audit_sink.handle_batch, batch)
+                self.counts["audit-sink"] += len(batch)
+                await self._send(outputs)
+
+        self.app.agent(channel, name="audit-sink")(persist)
+
+    def _add_web_views(self) -> None:
+        worker = self
+
+        @self.app.page("/health")
+        class Health(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "ok", "processed": worker.counts})
+
+        @self.app.page("/audit/sql")
+        class AuditSql(View):
+            async def post(self, request: Request) -> Response:
+                body: dict[str, Any] = await request.json()
+                loop = asyncio.get_running_loop()
+                try:
+                    assert worker.store is not None
+                    result = await loop.run_in_executor(None, worker.store.query, str(body.get("sql", "")))
+                except ClinopsError as exc:
+                    return self.json({"error": str(exc)}, status=400)
+                return self.json(result.to_json())
+
+    def open(self) -> None:
+        """Create missing topics and open the audit store, before Faust subscribes."""
+        created = create_topics(self.settings.bootstrap_servers)
+        if created:
+            log.info("created %d topics from the catalogue", len(created))
+        url = self.settings.clickhouse_url.get_secret_value() if self.settings.clickhouse_url else None
+        self.store = open_store(url, self.settings.store_dir)
+        self.audit_sink = AuditSink(self.store)
+        log.info("audit store open (%s)", "ClickHouse server" if url else f"embedded chDB at {self.settings.store_dir}")
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker until SIGINT or SIGTERM."""
+    worker = Worker(settings)
+    worker.open()
+    try:
+        faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    finally:
+        worker.close()

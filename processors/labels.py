@@ -1,0 +1,74 @@
+"""Delayed labels: join each scored observation with the outcome that follows it.
+
+An observation at time t is positive when sepsis onset is known and t is at most
+``horizon`` before it (or after it), the definition of the PhysioNet 2019 label. It is
+negative once ``horizon + grace`` of the patient's event time has passed without an
+onset, or when the patient is discharged first. ``grace`` absorbs the outcome arriving
+on another topic slightly after the vitals of the same hour.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A scored observation waiting for its label."""
+
+    observed_at: datetime
+    features: dict[str, float]
+    model_risk: float | None
+    news2: int | None
+
+
+@dataclass
+class _Patient:
+    pending: deque[Pending] = field(default_factory=deque)
+    onset: datetime | None = None
+
+
+class LabelJoiner:
+    """Hold scored observations per patient until their label is known."""
+
+    def __init__(self, horizon: timedelta = timedelta(hours=6), grace: timedelta = timedelta(hours=1)) -> None:
+        self.horizon = horizon
+        self.grace = grace
+        self._patients: dict[str, _Patient] = {}
+
+    def __len__(self) -> int:
+        return len(self._patients)
+
+    def add(self, pseudonym: str, observation: Pending) -> None:
+        self._patients.setdefault(pseudonym, _Patient()).pending.append(observation)
+
+    def onset(self, pseudonym: str, at: datetime) -> None:
+        patient = self._patients.setdefault(pseudonym, _Patient())
+        patient.onset = at if patient.onset is None else min(patient.onset, at)
+
+    def _label(self, patient: _Patient, observation: Pending) -> bool:
+        return patient.onset is not None and observation.observed_at >= patient.onset - self.horizon
+
+    def advance(self, pseudonym: str, now: datetime) -> list[tuple[Pending, bool]]:
+        """Release the observations whose label is settled at the patient's event time ``now``."""
+        patient = self._patients.get(pseudonym)
+        if patient is None:
+            return []
+        released = []
+        while patient.pending:
+            first = patient.pending[0]
+            settled = self._label(patient, first) or now - first.observed_at > self.horizon + self.grace
+            if not settled:
+                break
+            patient.pending.popleft()
+            released.append((first, self._label(patient, first)))
+        return released
+
+    def discharge(self, pseudonym: str) -> list[tuple[Pending, bool]]:
+        """Release every observation of a discharged patient and forget the patient."""
+        patient = self._patients.pop(pseudonym, None)
+        if patient is None:
+            return []
+        return [(observation, self._label(patient, observation)) for observation in patient.pending]

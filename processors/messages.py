@@ -1,0 +1,85 @@
+"""What a stage reads and writes, independent of Faust, so stages are testable alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from schemas.errors import DecodeError
+from schemas.models import VITAL_NAMES, Event
+from streams.records import dead_letter, rejection_audit
+from streams.topics import AUDIT_EVENTS, DEAD_LETTERS, TopicSpec
+
+RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+@dataclass(frozen=True)
+class Input:
+    """One consumed message and where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Output:
+    """One event to produce; the Faust codec or ``value`` encodes it."""
+
+    topic: TopicSpec
+    key: str
+    event: Event
+
+    @classmethod
+    def of(cls, topic: TopicSpec, key: str, event: Event) -> Output:
+        return cls(topic, key, event)
+
+    @property
+    def value(self) -> bytes:
+        return self.event.to_avro()
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str]:
+    """Return (error type, reason) for a rejected event, naming fields but never echoing
+    an identifier's value: only vital sign values are quoted."""
+    parts = []
+    all_ranges = True
+    for item in error.errors(include_input=False, include_url=False):
+        field_name = ".".join(str(part) for part in item["loc"])
+        reason = f"{field_name}: {item['msg']}"
+        if item["loc"] and item["loc"][0] in VITAL_NAMES and item["type"] in RANGE_ERRORS:
+            reason += f" (got {_vital_input(error, item['loc'][0])})"
+        else:
+            all_ranges = False
+        parts.append(reason)
+    return ("implausible_value" if all_ranges else "validation"), "; ".join(parts)
+
+
+def _vital_input(error: ValidationError, name: str) -> object:
+    for item in error.errors(include_url=False):
+        if item["loc"] and item["loc"][0] == name:
+            return item.get("input")
+    return "?"
+
+
+def reject(stage: str, message: Input, exc: ValueError) -> list[Output]:
+    """Build the dead letter and the ``input.rejected`` audit event for a bad input.
+
+    ``exc`` is a DecodeError, a pydantic ValidationError, or a ValueError whose message
+    names no identifier's value.
+    """
+    if isinstance(exc, ValidationError):
+        error_type, reason = describe_validation_error(exc)
+    elif isinstance(exc, DecodeError):
+        error_type, reason = "decode", str(exc)
+    else:
+        error_type, reason = "validation", str(exc)
+    letter = dead_letter(
+        stage=stage, topic=message.topic, partition=message.partition, offset=message.offset,
+        error_type=error_type, reason=reason, payload=message.value,
+    )
+    audit = rejection_audit(letter)
+    return [Output.of(DEAD_LETTERS, stage, letter), Output.of(AUDIT_EVENTS, audit.subject_id, audit)]

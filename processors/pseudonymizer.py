@@ -1,0 +1,81 @@
+"""The pseudonymizer stage: the only process that reads patient identities.
+
+For each identified message:
+1. decode the Avro message and validate it (plausible vitals, timezone-aware time);
+2. replace the record number with its keyed pseudonym and the birth date with an
+   age band, and drop the name, bed and device;
+3. emit the pseudonymized event keyed by pseudonym, and an audit event.
+A message that fails step 1 becomes a dead letter with an ``input.rejected`` audit event.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from processors.messages import Input, Output, reject
+from processors.pseudonym import PseudonymKey, age_band, pseudonym
+from schemas.errors import DecodeError
+from schemas.models import BedsideVitals, ClinicalOutcome, PseudonymizedOutcome, PseudonymizedVitals
+from streams.records import audit_event
+from streams.topics import AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, OUTCOMES_PSEUDONYMIZED, VITALS_PSEUDONYMIZED
+
+log = logging.getLogger(__name__)
+
+STAGE = "pseudonymizer"
+
+
+class PseudonymizerStage:
+    name = STAGE
+    inputs = (BEDSIDE_VITALS, CLINICAL_OUTCOMES)
+
+    def __init__(self, key: PseudonymKey) -> None:
+        self.key = key
+
+    def handle(self, message: Input) -> list[Output]:
+        try:
+            if message.topic == CLINICAL_OUTCOMES.name:
+                return self._outcome(ClinicalOutcome.from_avro(message.value), message)
+            return self._vitals(BedsideVitals.from_avro(message.value), message)
+        except (DecodeError, ValueError) as exc:  # ValidationError is a ValueError
+            # The offset, not the key, names the input: the key is a record number.
+            log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, type(exc).__name__)
+            return reject(STAGE, message, exc)
+
+    def _vitals(self, event: BedsideVitals, message: Input) -> list[Output]:
+        subject = pseudonym(event.record_number, self.key)
+        clean = PseudonymizedVitals(
+            event_id=event.event_id,
+            source=event.source,
+            pseudonym=subject,
+            key_id=self.key.key_id,
+            age_band=age_band(event.birth_date, event.observed_at),
+            sex=event.sex,
+            ward=event.ward,
+            observed_at=event.observed_at,
+            consciousness=event.consciousness,
+            supplemental_oxygen=event.supplemental_oxygen,
+            **event.vitals(),
+        )
+        audit = audit_event(
+            actor=STAGE, action="vitals.pseudonymized", subject_type="patient", subject_id=subject,
+            input_bytes=message.value, occurred_at=event.observed_at,
+            details={"event_id": str(event.event_id), "key_id": self.key.key_id, "source": event.source},
+        )
+        return [Output.of(VITALS_PSEUDONYMIZED, subject, clean), Output.of(AUDIT_EVENTS, subject, audit)]
+
+    def _outcome(self, event: ClinicalOutcome, message: Input) -> list[Output]:
+        subject = pseudonym(event.record_number, self.key)
+        clean = PseudonymizedOutcome(
+            event_id=event.event_id,
+            source=event.source,
+            pseudonym=subject,
+            key_id=self.key.key_id,
+            outcome=event.outcome,
+            occurred_at=event.occurred_at,
+        )
+        audit = audit_event(
+            actor=STAGE, action="outcome.pseudonymized", subject_type="patient", subject_id=subject,
+            input_bytes=message.value, occurred_at=event.occurred_at,
+            details={"event_id": str(event.event_id), "outcome": event.outcome.value, "key_id": self.key.key_id},
+        )
+        return [Output.of(OUTCOMES_PSEUDONYMIZED, subject, clean), Output.of(AUDIT_EVENTS, subject, audit)]

@@ -1,0 +1,182 @@
+"""The scorer stage: NEWS2 and the online model for every observation, alerts, labels.
+
+For each pseudonymized vitals message:
+1. decode it; a bad message becomes a dead letter;
+2. update the patient's state, unless the observation is late (older than the newest
+   seen), which is scored from its own values, flagged, and changes no state;
+3. release the labels this observation settles, and let the model learn from them;
+4. score NEWS2 and the model, emit the risk score and its audit event;
+5. raise an alert when the policy says so, with its audit event.
+Outcome messages set sepsis onsets (labels) and discharges, which release every
+pending label, report the model's performance and forget the patient.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from processors.alerting import AlertPolicy, AlertState
+from processors.features import PatientState, feature_vector
+from processors.labels import LabelJoiner, Pending
+from processors.messages import Input, Output, reject
+from processors.news2 import news2
+from processors.performance import StreamingAuroc
+from processors.risk_model import RiskModel
+from schemas.errors import DecodeError
+from schemas.models import AlertSeverity, DeteriorationAlert, OutcomeKind, PseudonymizedOutcome, PseudonymizedVitals, RiskScore
+from streams.records import audit_event
+from streams.topics import ALERTS, AUDIT_EVENTS, OUTCOMES_PSEUDONYMIZED, RISK_SCORES, VITALS_PSEUDONYMIZED
+
+log = logging.getLogger(__name__)
+
+STAGE = "scorer"
+ALERT_NAMESPACE = uuid.UUID("3e2d1c0b-4a59-5867-9788-a6b5c4d3e2f1")
+
+
+class ScorerStage:
+    name = STAGE
+    inputs = (VITALS_PSEUDONYMIZED, OUTCOMES_PSEUDONYMIZED)
+
+    def __init__(self, policy: AlertPolicy, labels: LabelJoiner, model: RiskModel | None = None) -> None:
+        self.policy = policy
+        self.labels = labels
+        self.model = model or RiskModel()
+        self.patients: dict[str, PatientState] = {}
+        self.alert_states: dict[str, AlertState] = {}
+        self.model_auroc = StreamingAuroc(0.0, 1.0, 1001)
+        self.news2_auroc = StreamingAuroc(0, 20, 21)
+
+    def handle(self, message: Input) -> list[Output]:
+        try:
+            if message.topic == OUTCOMES_PSEUDONYMIZED.name:
+                return self._outcome(PseudonymizedOutcome.from_avro(message.value), message)
+            return self._vitals(PseudonymizedVitals.from_avro(message.value), message)
+        except (DecodeError, ValueError) as exc:  # ValidationError is a ValueError
+            log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, exc)
+            return reject(STAGE, message, exc)
+
+    def _vitals(self, event: PseudonymizedVitals, message: Input) -> list[Output]:
+        subject = event.pseudonym
+        at = event.observed_at
+
+        state = self.patients.get(subject)
+        late = state is not None and at <= state.latest_at
+        if state is None:
+            state = self.patients[subject] = PatientState(first_seen=at, latest_at=at, ward=event.ward)
+        if late:
+            current, previous = event.vitals(), {}
+        else:
+            state.update(event.vitals(), at)
+            current, previous = state.current(at), state.previous
+            self._learn(self.labels.advance(subject, at))
+
+        score = news2(current, event.consciousness.value if event.consciousness else None, event.supplemental_oxygen)
+        hours_in_unit = (at - state.first_seen).total_seconds() / 3600
+        features = feature_vector(current, previous, score.total, hours_in_unit)
+        model_risk = self.model.predict(features)
+        if not late:
+            self.labels.add(subject, Pending(at, features, model_risk, score.total))
+
+        risk = RiskScore(
+            event_id=event.event_id,
+            pseudonym=subject,
+            observed_at=at,
+            news2=score.total,
+            news2_parameters=score.parameters,
+            news2_partial=score.partial,
+            news2_red_flag=score.red_flag,
+            model_risk=model_risk,
+            model_version=self.model.version,
+            late=late,
+        )
+        audit = audit_event(
+            actor=STAGE, action="risk.scored", subject_type="patient", subject_id=subject,
+            input_bytes=message.value, occurred_at=at,
+            details={
+                "event_id": str(event.event_id), "news2": score.total, "news2_parameters": score.parameters,
+                "news2_partial": score.partial, "model_risk": model_risk, "model_version": self.model.version,
+                "late": late,
+            },
+        )
+        outputs = [Output.of(RISK_SCORES, subject, risk), Output.of(AUDIT_EVENTS, subject, audit)]
+        if late:
+            log.info("late observation for a patient: observed %s, newest %s", at.isoformat(), state.latest_at.isoformat())
+            return outputs
+
+        severity, reasons = self.policy.assess(score, model_risk)
+        alert_state = self.alert_states.setdefault(subject, AlertState())
+        if alert_state.observe(at, severity, self.policy.rearm):
+            outputs += self._alert(event, risk, AlertSeverity(severity), reasons, message)
+        return outputs
+
+    def _alert(self, event: PseudonymizedVitals, risk: RiskScore, severity: AlertSeverity, reasons: list[str], message: Input) -> list[Output]:
+        alert = DeteriorationAlert(
+            # Derived from the observation, so a redelivered observation repeats the same alert id.
+            alert_id=uuid.uuid5(ALERT_NAMESPACE, f"{event.event_id}|{severity.value}"),
+            event_id=event.event_id,
+            pseudonym=event.pseudonym,
+            ward=event.ward,
+            observed_at=event.observed_at,
+            raised_at=datetime.now(timezone.utc),
+            severity=severity,
+            reasons=reasons,
+            news2=risk.news2,
+            news2_partial=risk.news2_partial,
+            model_risk=risk.model_risk,
+            model_version=risk.model_version,
+        )
+        audit = audit_event(
+            actor=STAGE, action="alert.raised", subject_type="alert", subject_id=str(alert.alert_id),
+            input_bytes=message.value, occurred_at=event.observed_at,
+            details={
+                "pseudonym": event.pseudonym, "severity": severity.value, "reasons": reasons,
+                "news2": risk.news2, "model_risk": risk.model_risk, "model_version": risk.model_version,
+            },
+        )
+        return [Output.of(ALERTS, event.pseudonym, alert), Output.of(AUDIT_EVENTS, str(alert.alert_id), audit)]
+
+    def _outcome(self, event: PseudonymizedOutcome, message: Input) -> list[Output]:
+        subject = event.pseudonym
+        outputs = []
+        if event.outcome is OutcomeKind.SEPSIS_ONSET:
+            self.labels.onset(subject, event.occurred_at)
+            self._learn(self.labels.advance(subject, event.occurred_at))
+        else:
+            self._learn(self.labels.discharge(subject))
+            self.patients.pop(subject, None)
+            self.alert_states.pop(subject, None)
+            outputs.append(self._performance_audit(event, message))
+
+        audit = audit_event(
+            actor=STAGE, action="outcome.received", subject_type="patient", subject_id=subject,
+            input_bytes=message.value, occurred_at=event.occurred_at,
+            details={"event_id": str(event.event_id), "outcome": event.outcome.value},
+        )
+        return [Output.of(AUDIT_EVENTS, subject, audit), *outputs]
+
+    def _learn(self, released: list[tuple[Pending, bool]]) -> None:
+        """Evaluate each released prediction against its label, then learn from it
+        (prequential: the model never sees a label before its prediction is scored)."""
+        for observation, label in released:
+            if observation.model_risk is not None:
+                self.model_auroc.update(observation.model_risk, label)
+            if observation.news2 is not None:
+                self.news2_auroc.update(observation.news2, label)
+            self.model.learn(observation.features, label)
+
+    def _performance_audit(self, event: PseudonymizedOutcome, message: Input) -> Output:
+        audit = audit_event(
+            actor=STAGE, action="model.performance", subject_type="model", subject_id=self.model.version,
+            input_bytes=message.value, occurred_at=event.occurred_at,
+            details={
+                "labels": self.model.learned,
+                "positives": self.model.positives,
+                "model_auroc": self.model_auroc.value(),
+                "model_auroc_labels": self.model_auroc.count,
+                "news2_auroc": self.news2_auroc.value(),
+                "news2_auroc_labels": self.news2_auroc.count,
+            },
+        )
+        return Output.of(AUDIT_EVENTS, self.model.version, audit)

@@ -1,0 +1,1 @@
+"""Consoles for people: the alert follower."""

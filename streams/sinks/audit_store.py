@@ -1,0 +1,191 @@
+"""The audit store: one interface over embedded chDB and a ClickHouse server.
+
+Embedded mode keeps the data in a local folder. A chDB folder can be opened by one
+process at a time, so in embedded mode the worker owns the store and other processes
+query it through the worker's SQL endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from schemas.errors import ClinopsError
+from schemas.models import AuditEvent
+from streams.sinks.sql_guard import read_only_query
+
+log = logging.getLogger(__name__)
+
+DDL_FILE = Path(__file__).resolve().parents[2] / "infra" / "clickhouse" / "audit.sql"
+AUDIT_TABLE = "audit.audit_events"
+AUDIT_COLUMNS = (
+    "event_id", "occurred_at", "emitted_at", "actor", "action",
+    "subject_type", "subject_id", "input_sha256", "details",
+)
+
+
+class StoreError(ClinopsError):
+    """The audit store could not be opened, written or queried."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"columns": self.columns, "rows": self.rows}
+
+
+def ddl_statements() -> list[str]:
+    text = DDL_FILE.read_text()
+    statements = []
+    for chunk in text.split("\n;"):
+        lines = [line for line in chunk.splitlines() if line.strip() and not line.strip().startswith("--")]
+        if lines:
+            statements.append("\n".join(lines))
+    return statements
+
+
+def _clickhouse_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class AuditStore(ABC):
+    @abstractmethod
+    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Persist audit events; raises StoreError."""
+
+    @abstractmethod
+    def execute(self, sql: str) -> QueryResult:
+        """Run trusted SQL from this project (no read-only guard)."""
+
+    def query(self, sql: str) -> QueryResult:
+        """Run a user's read-only SQL; raises ReadOnlyQueryError or StoreError."""
+        return self.execute(read_only_query(sql))
+
+    def close(self) -> None:
+        """Release the store's resources."""
+
+
+class ChdbStore(AuditStore):
+    """The audit store in an embedded chDB folder."""
+
+    def __init__(self, path: Path) -> None:
+        from chdb import session  # imported late: chDB loads a large native library
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._session = session.Session(str(path))
+        except Exception as exc:  # chDB raises bare RuntimeError subclasses
+            raise StoreError(
+                f"cannot open the embedded audit store at {path}: {exc}. "
+                "Another process (a running `clinops worker`?) may hold it; query through it instead."
+            ) from exc
+        for statement in ddl_statements():
+            self.execute(statement)
+        self.execute("USE audit")
+
+    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        lines = [
+            json.dumps(
+                {
+                    "event_id": str(event.event_id),
+                    "occurred_at": _clickhouse_time(event.occurred_at),
+                    "emitted_at": _clickhouse_time(event.emitted_at),
+                    "actor": event.actor,
+                    "action": event.action,
+                    "subject_type": event.subject_type,
+                    "subject_id": event.subject_id,
+                    "input_sha256": event.input_sha256,
+                    "details": event.details,
+                },
+                separators=(",", ":"),
+            )
+            for event in events
+        ]
+        columns = ", ".join(AUDIT_COLUMNS)
+        self._run(f"INSERT INTO {AUDIT_TABLE} ({columns}) FORMAT JSONEachRow\n" + "\n".join(lines), None)
+
+    def execute(self, sql: str) -> QueryResult:
+        raw = self._run(sql, "JSONCompact")
+        if not raw:
+            return QueryResult([], [])
+        parsed = json.loads(raw)
+        return QueryResult([column["name"] for column in parsed["meta"]], parsed["data"])
+
+    def _run(self, sql: str, output_format: str | None) -> bytes:
+        with self._lock:
+            try:
+                result = self._session.query(sql, output_format or "CSV")
+            except Exception as exc:  # chDB raises RuntimeError with the server message
+                raise StoreError(f"embedded ClickHouse rejected the query: {exc}") from exc
+        return result.bytes() if output_format else b""
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+class ServerStore(AuditStore):
+    """The audit store on a ClickHouse server, written with clickhouse-connect."""
+
+    def __init__(self, url: str) -> None:
+        # The URL names the database (such as http://writer:secret@host:8123/audit), so
+        # unqualified table names in users' SQL resolve as they do in embedded mode.
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        self._errors = (ClickHouseError, OSError)
+        try:
+            self._client = clickhouse_connect.get_client(dsn=url)
+        except self._errors as exc:
+            raise StoreError(f"cannot connect to the ClickHouse server in CLICKHOUSE_URL: {exc}") from exc
+        for statement in ddl_statements():
+            try:
+                self._client.command(statement)
+            except self._errors as exc:
+                # A writer account may lack CREATE; the DDL in infra/clickhouse is then
+                # applied by an administrator, and the inserts below show whether it was.
+                log.warning("could not apply the audit DDL on the server (%s); assuming it exists", exc)
+
+    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            [event.event_id, event.occurred_at, event.emitted_at, event.actor, event.action,
+             event.subject_type, event.subject_id, event.input_sha256, event.details]
+            for event in events
+        ]
+        try:
+            self._client.insert(AUDIT_TABLE, rows, column_names=list(AUDIT_COLUMNS))
+        except self._errors as exc:
+            raise StoreError(f"insert of {len(rows)} audit rows failed: {exc}") from exc
+
+    def execute(self, sql: str) -> QueryResult:
+        try:
+            result = self._client.query(sql)
+        except self._errors as exc:
+            raise StoreError(f"ClickHouse server rejected the query: {exc}") from exc
+        return QueryResult(list(result.column_names), [list(row) for row in result.result_rows])
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_store(clickhouse_url: str | None, embedded_path: Path) -> AuditStore:
+    """Open the server store when a URL is given, else the embedded one."""
+    if clickhouse_url:
+        return ServerStore(clickhouse_url)
+    return ChdbStore(embedded_path)
