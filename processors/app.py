@@ -89,6 +89,7 @@ class Worker:
         self._add_stage_agent(self.pseudonymizer)
         self._add_stage_agent(self.scorer)
         self._add_audit_agent()
+        self._add_idle_flush()
         self._add_web_views()
 
     def _raw_channel(self, *names: str) -> faust.TopicT:
@@ -111,6 +112,12 @@ class Worker:
                 await self._send(outputs)
 
         self.app.agent(channel, name=stage.name)(process)
+
+    def _add_idle_flush(self) -> None:
+        async def flush() -> None:
+            await self._send(self.scorer.flush_idle())
+
+        self.app.timer(interval=1.0, name="scorer-idle-flush")(flush)
 
     def _add_audit_agent(self) -> None:
         channel = self._raw_channel(AUDIT_EVENTS.name)
@@ -171,6 +178,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     worker = Worker(settings)
     worker.open()
     try:
-        faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+        faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
         worker.close()

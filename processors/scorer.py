@@ -7,15 +7,21 @@ For each pseudonymized vitals message:
 3. release the labels this observation settles, and let the model learn from them;
 4. score NEWS2 and the model, emit the risk score and its audit event;
 5. raise an alert when the policy says so, with its audit event.
-Outcome messages set sepsis onsets (labels) and discharges, which release every
-pending label, report the model's performance and forget the patient.
+Outcome messages set sepsis onsets (labels) and discharges. A discharge releases every
+pending label, reports the model's performance and forgets the patient, so it must
+not overtake the patient's last vitals, which travel on another topic. Discharges
+therefore wait until the vitals watermark of their partition (the newest event time
+seen there) is ``DISCHARGE_SLACK`` past them, or until the input has been idle for
+``IDLE_FLUSH_S``, the way stream processors join co-partitioned topics in event time.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from processors.alerting import AlertPolicy, AlertState
 from processors.features import PatientState, feature_vector
@@ -33,6 +39,14 @@ log = logging.getLogger(__name__)
 
 STAGE = "scorer"
 ALERT_NAMESPACE = uuid.UUID("3e2d1c0b-4a59-5867-9788-a6b5c4d3e2f1")
+# Disorder allowed between patients within one partition: the pseudonymizer interleaves
+# its input partitions, so event times on an output partition are ordered only
+# roughly. Two hours of event time is an estimate that covers replay at full speed.
+DISCHARGE_SLACK = timedelta(hours=2)
+# Wall-clock seconds without input after which held discharges are processed anyway,
+# so the end of a feed is not held back forever. It only decides when the tail of a
+# replay is released, never a label's value.
+IDLE_FLUSH_S = 2.0
 
 
 class ScorerStage:
@@ -47,12 +61,21 @@ class ScorerStage:
         self.alert_states: dict[str, AlertState] = {}
         self.model_auroc = StreamingAuroc(0.0, 1.0, 1001)
         self.news2_auroc = StreamingAuroc(0, 20, 21)
+        self._watermarks: dict[int, datetime] = {}
+        self._held_discharges: dict[int, list[tuple[datetime, str, PseudonymizedOutcome, bytes]]] = {}
+        self._last_input = time.monotonic()
 
     def handle(self, message: Input) -> list[Output]:
+        self._last_input = time.monotonic()
         try:
             if message.topic == OUTCOMES_PSEUDONYMIZED.name:
                 return self._outcome(PseudonymizedOutcome.from_avro(message.value), message)
-            return self._vitals(PseudonymizedVitals.from_avro(message.value), message)
+            event = PseudonymizedVitals.from_avro(message.value)
+            outputs = self._vitals(event, message)
+            watermark = self._watermarks.get(message.partition)
+            if watermark is None or event.observed_at > watermark:
+                self._watermarks[message.partition] = event.observed_at
+            return outputs + self._release_discharges(message.partition, self._watermarks[message.partition] - DISCHARGE_SLACK)
         except (DecodeError, ValueError) as exc:  # ValidationError is a ValueError
             log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, exc)
             return reject(STAGE, message, exc)
@@ -139,22 +162,40 @@ class ScorerStage:
 
     def _outcome(self, event: PseudonymizedOutcome, message: Input) -> list[Output]:
         subject = event.pseudonym
-        outputs = []
         if event.outcome is OutcomeKind.SEPSIS_ONSET:
+            # Safe to apply at once: labels read the onset only when they are released.
             self.labels.onset(subject, event.occurred_at)
-            self._learn(self.labels.advance(subject, event.occurred_at))
         else:
-            self._learn(self.labels.discharge(subject))
-            self.patients.pop(subject, None)
-            self.alert_states.pop(subject, None)
-            outputs.append(self._performance_audit(event, message))
+            held = self._held_discharges.setdefault(message.partition, [])
+            heapq.heappush(held, (event.occurred_at, str(event.event_id), event, message.value))
 
         audit = audit_event(
             actor=STAGE, action="outcome.received", subject_type="patient", subject_id=subject,
             input_bytes=message.value, occurred_at=event.occurred_at,
             details={"event_id": str(event.event_id), "outcome": event.outcome.value},
         )
-        return [Output.of(AUDIT_EVENTS, subject, audit), *outputs]
+        return [Output.of(AUDIT_EVENTS, subject, audit)]
+
+    def _release_discharges(self, partition: int, until: datetime | None) -> list[Output]:
+        """Process the partition's held discharges up to event time ``until`` (None: all)."""
+        held = self._held_discharges.get(partition, [])
+        outputs = []
+        while held and (until is None or held[0][0] <= until):
+            _, _, event, value = heapq.heappop(held)
+            self._learn(self.labels.discharge(event.pseudonym))
+            self.patients.pop(event.pseudonym, None)
+            self.alert_states.pop(event.pseudonym, None)
+            outputs.append(self._performance_audit(event, value))
+        return outputs
+
+    def flush_idle(self) -> list[Output]:
+        """Process every held discharge once no input has arrived for IDLE_FLUSH_S."""
+        if time.monotonic() - self._last_input < IDLE_FLUSH_S:
+            return []
+        outputs = []
+        for partition in list(self._held_discharges):
+            outputs += self._release_discharges(partition, None)
+        return outputs
 
     def _learn(self, released: list[tuple[Pending, bool]]) -> None:
         """Evaluate each released prediction against its label, then learn from it
@@ -166,10 +207,10 @@ class ScorerStage:
                 self.news2_auroc.update(observation.news2, label)
             self.model.learn(observation.features, label)
 
-    def _performance_audit(self, event: PseudonymizedOutcome, message: Input) -> Output:
+    def _performance_audit(self, event: PseudonymizedOutcome, input_bytes: bytes) -> Output:
         audit = audit_event(
             actor=STAGE, action="model.performance", subject_type="model", subject_id=self.model.version,
-            input_bytes=message.value, occurred_at=event.occurred_at,
+            input_bytes=input_bytes, occurred_at=event.occurred_at,
             details={
                 "labels": self.model.learned,
                 "positives": self.model.positives,

@@ -32,7 +32,10 @@ class EventProducer:
                 "acks": "all",
                 # Batch for up to 5 ms: throughput at replay speed, invisible at bedside rates.
                 "linger.ms": 5,
-                "compression.type": "lz4",
+                # No compression: the Faust workers' aiokafka reads lz4, snappy and zstd
+                # only with extra native packages, and gzip costs more CPU than it saves.
+                "compression.type": "none",
+                "logger": logging.getLogger("librdkafka"),
                 **config,
             }
         )

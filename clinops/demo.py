@@ -1,0 +1,205 @@
+"""``clinops demo``: the whole system on the bundled PhysioNet sample, start to finish.
+
+1. Start the local broker unless one answers, and create the topics.
+2. Start a worker process and wait until its web endpoint answers.
+3. Follow the alert topic in a thread, printing this run's alerts.
+4. Replay the sample as fast as the broker takes it, with a progress bar.
+5. Wait until the audit store accounts for every replayed row and outcome.
+6. Print the summary, then stop the worker and the broker it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from clinops.cli import local_broker
+from clinops.progress import Progress
+from clinops.worker_client import query_worker, worker_health
+from schemas.errors import ClinopsError
+from schemas.models import DeteriorationAlert
+from streams.consoles.alerts import follow_alerts, format_alert
+from streams.producer import EventProducer
+from streams.settings import Settings
+from streams.sources.physionet import list_stays
+from streams.sources.replay import default_start, load_stays, replay
+from streams.topics import create_topics
+
+# A cold worker imports River, chDB and Faust and joins its consumer group in 10-40 s
+# on 2 cores; 180 s covers a loaded CI machine.
+WORKER_START_TIMEOUT_S = 180.0
+# Processing the bundled sample takes seconds; this bounds a stuck pipeline.
+PROCESSING_TIMEOUT_S = 300.0
+MAX_ALERTS_SHOWN = 25
+
+
+def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
+    started_at = datetime.now(timezone.utc)
+    broker = local_broker(settings) if settings.uses_local_broker else None
+    started_broker = False
+    worker: subprocess.Popen | None = None
+
+    try:
+        # 1. Broker and topics.
+        if broker is not None and not broker.is_answering():
+            print("Starting the local Kafka broker (the first start fetches its jars with Maven)...")
+            broker.start()
+            started_broker = True
+        create_topics(settings.bootstrap_servers)
+
+        # 2. Worker.
+        if worker_health(settings.worker_port) is not None:
+            raise ClinopsError(
+                f"a worker already answers on port {settings.worker_port}; stop it first, "
+                "because the demo runs its own worker to report on one clean run"
+            )
+        worker = start_worker(settings)
+
+        # 3. Alerts.
+        stop_alerts = threading.Event()
+        alerts: list[DeteriorationAlert] = []
+        follower = threading.Thread(
+            target=follow_run_alerts, args=(settings, started_at, alerts, stop_alerts), daemon=True
+        )
+        follower.start()
+
+        # 4. Replay.
+        stays = load_stays(list_stays(sample, limit))
+        rows = sum(len(stay.rows) for stay in stays)
+        malformed = sum(len(stay.malformed) for stay in stays)
+        print(f"Replaying {len(stays)} ICU stays ({rows} hourly rows) from {sample}")
+        progress = Progress(rows + malformed, "replay")
+        stats = replay(
+            stays, EventProducer(settings.bootstrap_servers), speed=None, start=default_start(),
+            run_id=uuid.uuid4().hex, on_event=lambda s: progress.update(s.rows + s.malformed),
+        )
+        progress.close()
+
+        # 5. Wait for the pipeline.
+        counts = wait_for_processing(settings, worker, started_at, stats.rows + stats.malformed, stats.outcomes, stats.stays)
+        time.sleep(1.0)  # let the follower print the last alerts
+        stop_alerts.set()
+        follower.join(timeout=5)
+
+        # 6. Summary.
+        print_summary(settings, started_at, stats, counts, len(alerts))
+        return 0
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        if started_broker and broker is not None:
+            broker.stop()
+            print("Stopped the local Kafka broker.")
+
+
+def start_worker(settings: Settings) -> subprocess.Popen:
+    log_path = settings.data_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Starting the worker (log: {log_path})...")
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clinops.cli", "worker", "--loglevel", "warning"],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ.copy(),
+        )
+    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ClinopsError(f"the worker exited with code {process.returncode}; see {log_path}")
+        if worker_health(settings.worker_port) is not None:
+            return process
+        time.sleep(0.5)
+    process.terminate()
+    raise ClinopsError(f"the worker did not answer within {WORKER_START_TIMEOUT_S:.0f} s; see {log_path}")
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def follow_run_alerts(settings: Settings, since: datetime, alerts: list[DeteriorationAlert], stop: threading.Event) -> None:
+    """Print the alerts raised by this run; older alerts on the topic are skipped."""
+
+    def show(alert: DeteriorationAlert) -> None:
+        if alert.raised_at < since:
+            return
+        alerts.append(alert)
+        if len(alerts) <= MAX_ALERTS_SHOWN:
+            print(f"ALERT {format_alert(alert)}", flush=True)
+        elif len(alerts) == MAX_ALERTS_SHOWN + 1:
+            print(f"... more alerts follow; `clinops alerts --from-beginning` lists them all", flush=True)
+
+    follow_alerts(settings.bootstrap_servers, show, from_beginning=True, should_stop=stop.is_set)
+
+
+def run_counts(settings: Settings, since: datetime) -> dict[str, int]:
+    result = query_worker(
+        settings.worker_port,
+        "SELECT action, count() FROM audit_events "
+        f"WHERE recorded_at >= toDateTime64('{since:%Y-%m-%d %H:%M:%S}', 6, 'UTC') GROUP BY action",
+    )
+    return {action: int(count) for action, count in result.rows}
+
+
+def wait_for_processing(
+    settings: Settings, worker: subprocess.Popen, since: datetime, rows: int, outcomes: int, stays: int
+) -> dict[str, int]:
+    """Poll the audit store until every row is scored or rejected, every outcome is
+    received, and every discharge has reported the model's performance."""
+    progress = Progress(rows + outcomes, "processed")
+    deadline = time.monotonic() + PROCESSING_TIMEOUT_S
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise ClinopsError(f"the worker exited with code {worker.returncode}; see {settings.data_dir / 'demo-worker.log'}")
+        counts = run_counts(settings, since)
+        done = counts.get("risk.scored", 0) + counts.get("input.rejected", 0) + counts.get("outcome.received", 0)
+        progress.update(done)
+        if done >= rows + outcomes and counts.get("model.performance", 0) >= stays:
+            progress.close()
+            return counts
+        time.sleep(1.0)
+    progress.close()
+    raise ClinopsError(f"the pipeline did not finish within {PROCESSING_TIMEOUT_S:.0f} s: {counts}")
+
+
+def print_summary(settings: Settings, since: datetime, stats, counts: dict[str, int], alerts_seen: int) -> None:
+    performance = query_worker(
+        settings.worker_port,
+        "SELECT details FROM audit_events WHERE action = 'model.performance' "
+        f"AND recorded_at >= toDateTime64('{since:%Y-%m-%d %H:%M:%S}', 6, 'UTC') "
+        "ORDER BY JSONExtractUInt(details, 'labels') DESC LIMIT 1",
+    )
+    metrics = json.loads(performance.rows[0][0]) if performance.rows else {}
+    total_audit = sum(counts.values())
+
+    def auroc(name: str) -> str:
+        value = metrics.get(f"{name}_auroc")
+        return "n/a (too few labels)" if value is None else f"{value:.3f} over {metrics.get(f'{name}_auroc_labels')} labelled observations"
+
+    print()
+    print("Summary of this run")
+    print(f"  events in          {stats.rows} vitals rows, {stats.outcomes} outcomes ({stats.stays} stays)")
+    print(f"  scored             {counts.get('risk.scored', 0)}")
+    print(f"  dead-lettered      {counts.get('input.rejected', 0)}")
+    print(f"  alerts             {counts.get('alert.raised', 0)} raised ({alerts_seen} seen on the alert topic)")
+    print(f"  audit rows         {total_audit}")
+    print(f"  model AUROC        {auroc('model')}")
+    print(f"  NEWS2 AUROC        {auroc('news2')}")
+    print()
+    print("Try next (the store keeps this run):")
+    print('  clinops audit sql "SELECT action, count() FROM audit_events GROUP BY action"')
