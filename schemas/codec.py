@@ -52,7 +52,7 @@ class AvroSchema:
         canonical = to_parsing_canonical_form(raw)
         return cls(
             name=name,
-            full_name=f"{raw.get('namespace', '')}.{raw['name']}".lstrip("."),
+            full_name=f"{raw.get('namespace', '')}.{raw['name']}".lstrip(".") if isinstance(raw, dict) else str(raw),
             parsed=parsed,
             fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
         )

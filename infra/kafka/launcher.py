@@ -48,6 +48,7 @@ class LocalBroker:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "512m"
+    jars: Path | None = None  # a shared jar cache; default root/jars
 
     @property
     def bootstrap_servers(self) -> str:
@@ -55,7 +56,7 @@ class LocalBroker:
 
     @property
     def jars_dir(self) -> Path:
-        return self.root / "jars"
+        return self.jars or self.root / "jars"
 
     @property
     def log_dir(self) -> Path:
@@ -80,9 +81,10 @@ class LocalBroker:
         if shutil.which("mvn") is None:
             raise BrokerError("Maven (mvn) was not found on PATH; install Maven 3.8+ to fetch the Kafka jars")
         log.info("fetching the Kafka broker jars with Maven into %s", self.jars_dir)
+        self.jars_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = self.jars_dir.with_name("jars.partial")
         shutil.rmtree(staging, ignore_errors=True)
-        build_dir = self.root / "maven-build"
+        build_dir = self.jars_dir.with_name("maven-build")
         command = [
             "mvn", "-q", "-B", "-f", str(POM), "package",
             f"-Djars.dir={staging}", f"-Dbuild.dir={build_dir}",

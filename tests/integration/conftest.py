@@ -1,0 +1,144 @@
+"""A real Kafka broker and a real worker process for integration tests.
+
+The broker is the project's own local KRaft broker, started in a temporary folder on
+ports of its own so that a developer's broker on 9092 is left alone. With
+KAFKA_BOOTSTRAP_SERVERS set, the tests use that cluster instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from clinops.worker_client import worker_health
+from infra.kafka.launcher import LocalBroker
+from schemas.codec import registry
+from streams.producer import EventProducer
+from streams.settings import PROJECT_ROOT, Settings
+from streams.sources.physionet import Stay, list_stays
+from streams.sources.replay import load_stays, merged_events, replay
+from streams.topics import BEDSIDE_VITALS, create_topics
+from tests.conftest import SAMPLE_DIR
+from tests.integration.helpers import audit_rows, wait_for
+
+TEST_BROKER_PORT = int(os.environ.get("CLINOPS_TEST_BROKER_PORT", "39092"))
+TEST_WORKER_PORT = int(os.environ.get("CLINOPS_TEST_WORKER_PORT", "36066"))
+# A cold worker imports Faust, River and chDB and joins its group in 10-40 s on 2 cores.
+WORKER_START_TIMEOUT_S = 180.0
+
+
+REPLAY_START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class RunningWorker:
+    settings: Settings
+    env: dict[str, str]
+    log_path: Path
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    broker = LocalBroker(
+        tmp_path_factory.mktemp("kafka"),
+        port=TEST_BROKER_PORT,
+        controller_port=TEST_BROKER_PORT + 1,
+        # Share the project's jar cache so the tests do not fetch the jars twice.
+        jars=PROJECT_ROOT / "var" / "kafka" / "jars",
+    )
+    broker.start()
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    """One worker process with its own data folder, app id and web port."""
+    data_dir = tmp_path_factory.mktemp("clinops-data")
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "CLINOPS_DATA_DIR": str(data_dir),
+        "CLINOPS_WORKER_PORT": str(TEST_WORKER_PORT),
+        "CLINOPS_APP_ID": f"clinops-test-{uuid.uuid4().hex[:8]}",
+    }
+    settings = Settings(
+        kafka_bootstrap_servers=bootstrap_servers, data_dir=data_dir,
+        worker_port=TEST_WORKER_PORT, app_id=env["CLINOPS_APP_ID"],
+    )
+    create_topics(bootstrap_servers)
+    log_path = data_dir / "worker.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clinops.cli", "worker"],
+            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT,
+        )
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while worker_health(TEST_WORKER_PORT) is None:
+            if process.poll() is not None:
+                pytest.fail(f"worker exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker did not answer within {WORKER_START_TIMEOUT_S:.0f} s")
+            time.sleep(0.5)
+        yield RunningWorker(settings, env, log_path)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass(frozen=True)
+class Replayed:
+    stays: list[Stay]
+    run_id: str
+    vitals_digests: list[str]
+    vitals_event_ids: list[str]
+
+
+def sql_list(values: list[str]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+@pytest.fixture(scope="session")
+def replayed(worker: RunningWorker) -> Replayed:
+    """Replay 20 sample stays and wait until the worker has processed all of them."""
+    stays = load_stays(list_stays(SAMPLE_DIR, 20))
+    run_id = uuid.uuid4().hex
+    events = [e for e in merged_events(stays, REPLAY_START, run_id) if e.topic is BEDSIDE_VITALS]
+    digests = [hashlib.sha256(e.value).hexdigest() for e in events]
+    event_ids = [str(registry.decode(e.value)[1]["event_id"]) for e in events]
+
+    stats = replay(stays, EventProducer(worker.settings.bootstrap_servers), speed=None, start=REPLAY_START, run_id=run_id)
+    assert stats.rows == len(events)
+
+    port = worker.settings.worker_port
+    wait_for(
+        lambda: audit_rows(port, "SELECT count() FROM audit_events WHERE action = 'model.performance'")[0][0],
+        lambda count: int(count) >= len(stays),
+    )
+    wait_for(
+        lambda: audit_rows(port, f"SELECT count() FROM audit_events WHERE input_sha256 IN ({sql_list(digests)})")[0][0],
+        lambda count: int(count) >= len(digests),
+    )
+    return Replayed(stays, run_id, digests, event_ids)

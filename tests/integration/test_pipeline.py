@@ -1,0 +1,137 @@
+"""End to end on the real broker: replay, pseudonymize, score, alert, audit, dead letters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from schemas.codec import registry
+from schemas.models import DeadLetter, DeteriorationAlert, RiskScore
+from streams.producer import EventProducer
+from streams.sources.identities import synthesize_identity
+from streams.sources.physionet import list_stays
+from streams.sources.replay import admission_time, load_stays
+from streams.topics import ALERTS, BEDSIDE_VITALS, DEAD_LETTERS, RISK_SCORES
+from tests.conftest import SAMPLE_DIR
+from tests.integration.conftest import REPLAY_START, Replayed, RunningWorker, sql_list
+from tests.integration.helpers import audit_rows, read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+def test_replay_accounts_for_every_row(replayed: Replayed, worker: RunningWorker) -> None:
+    port = worker.settings.worker_port
+    first_stage = audit_rows(
+        port,
+        "SELECT action, count() FROM audit_events "
+        f"WHERE actor = 'pseudonymizer' AND input_sha256 IN ({sql_list(replayed.vitals_digests)}) GROUP BY action",
+    )
+    by_action = {action: int(count) for action, count in first_stage}
+    assert sum(by_action.values()) == len(replayed.vitals_digests)
+    assert set(by_action) <= {"vitals.pseudonymized", "input.rejected"}
+
+    scored = wait_for(
+        lambda: int(audit_rows(
+            port,
+            "SELECT uniqExact(JSONExtractString(details, 'event_id')) FROM audit_events "
+            f"WHERE action = 'risk.scored' AND JSONExtractString(details, 'event_id') IN ({sql_list(replayed.vitals_event_ids)})",
+        )[0][0]),
+        lambda count: count >= by_action.get("vitals.pseudonymized", 0),
+    )
+    assert scored == by_action.get("vitals.pseudonymized", 0)
+
+
+def test_replay_raises_alerts(replayed: Replayed, worker: RunningWorker) -> None:
+    alerts = [DeteriorationAlert.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, ALERTS.name)]
+    ours = [a for a in alerts if str(a.event_id) in set(replayed.vitals_event_ids)]
+    assert ours, "20 ICU stays raised no alert"
+
+    audited = audit_rows(
+        worker.settings.worker_port,
+        f"SELECT subject_id FROM audit_events WHERE action = 'alert.raised' AND subject_id IN ({sql_list([str(a.alert_id) for a in ours])})",
+    )
+    assert len(audited) == len(ours)
+
+
+def test_alerts_follow_hysteresis(replayed: Replayed, worker: RunningWorker) -> None:
+    alerts = [DeteriorationAlert.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, ALERTS.name)]
+    ours = [a for a in alerts if str(a.event_id) in set(replayed.vitals_event_ids)]
+    scores = [RiskScore.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, RISK_SCORES.name)]
+    ours_scores = [s for s in scores if str(s.event_id) in set(replayed.vitals_event_ids)]
+    # Hysteresis: far fewer alerts than observations at or above the MEDIUM threshold.
+    above = [s for s in ours_scores if (s.news2 or 0) >= 5 or s.news2_red_flag]
+    assert len(ours) < len(above)
+
+
+def test_model_performance_is_audited(replayed: Replayed, worker: RunningWorker) -> None:
+    rows = audit_rows(
+        worker.settings.worker_port,
+        "SELECT details FROM audit_events WHERE action = 'model.performance' "
+        "ORDER BY JSONExtractUInt(details, 'labels') DESC LIMIT 1",
+    )
+    metrics = json.loads(rows[0][0])
+    labelled_rows = sum(len(stay.rows) for stay in replayed.stays)
+    # Every scored observation is labelled by the time its stay is discharged.
+    assert metrics["labels"] >= labelled_rows
+    assert metrics["news2_auroc"] is not None
+    assert 0.0 <= metrics["news2_auroc"] <= 1.0
+
+
+def test_bad_inputs_become_dead_letters(worker: RunningWorker) -> None:
+    stay = load_stays(list_stays(SAMPLE_DIR, 1))[0]
+    identity = synthesize_identity(stay.stay_id, stay.sex, stay.age, admission_time(stay.stay_id, REPLAY_START), stay.unit)
+    implausible = registry.encode(BEDSIDE_VITALS.schema, {
+        "event_id": uuid.uuid4(), "source": "test", "record_number": identity.record_number,
+        "patient_name": identity.name, "birth_date": identity.birth_date, "sex": None, "ward": "MICU",
+        "bed": "MICU-01", "device_id": "mon-test", "observed_at": REPLAY_START,
+        "spo2": 0.97, "heart_rate": 80.0,
+    })
+    garbage = b"\xc3\x01" + b"\x00" * 8 + b"not avro"
+
+    producer = EventProducer(worker.settings.bootstrap_servers)
+    producer.send(BEDSIDE_VITALS, identity.record_number, implausible)
+    producer.send(BEDSIDE_VITALS, "garbage", garbage)
+    producer.flush()
+
+    digests = [hashlib.sha256(payload).hexdigest() for payload in (implausible, garbage)]
+    rows = wait_for(
+        lambda: audit_rows(
+            worker.settings.worker_port,
+            f"SELECT input_sha256, details FROM audit_events WHERE action = 'input.rejected' AND input_sha256 IN ({sql_list(digests)})",
+        ),
+        lambda found: len(found) >= 2,
+    )
+    details = {digest: json.loads(text) for digest, text in rows}
+    assert details[digests[0]]["error_type"] == "implausible_value"
+    assert "spo2" in details[digests[0]]["reason"]
+    assert details[digests[1]]["error_type"] == "decode"
+    assert identity.name not in json.dumps(details)
+
+    letters = [DeadLetter.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, DEAD_LETTERS.name)]
+    by_payload = {hashlib.sha256(letter.payload).hexdigest(): letter for letter in letters}
+    assert by_payload[digests[0]].stage == "pseudonymizer"
+    assert by_payload[digests[0]].error_type == "implausible_value"
+    assert by_payload[digests[1]].error_type == "decode"
+
+
+def test_audit_sql_cli_queries_running_worker(replayed: Replayed, worker: RunningWorker) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clinops.cli", "audit", "sql", "SELECT action, count() FROM audit_events GROUP BY action", "--format", "json"],
+        env=worker.env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    actions = {action for action, _ in json.loads(result.stdout)["rows"]}
+    assert {"vitals.pseudonymized", "risk.scored", "alert.raised", "model.performance"} <= actions
+
+
+def test_audit_sql_cli_rejects_writes(worker: RunningWorker) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clinops.cli", "audit", "sql", "ALTER TABLE audit_events DELETE WHERE 1"],
+        env=worker.env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 2
+    assert "only reading statements" in result.stderr

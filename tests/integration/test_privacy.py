@@ -1,0 +1,64 @@
+"""No direct identifier after the pseudonymizer: not in topics, the audit store or logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.sources.identities import Identity, synthesize_identity
+from streams.sources.replay import admission_time
+from streams.topics import CATALOGUE, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS
+from tests.integration.conftest import REPLAY_START, Replayed, RunningWorker
+from tests.integration.helpers import audit_rows, read_topic
+
+pytestmark = pytest.mark.integration
+
+# Topics that may carry identity by design: the identified inputs, and the restricted
+# dead letters, whose payloads are the rejected inputs unchanged.
+IDENTIFIED_TOPICS = {BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, DEAD_LETTERS.name}
+
+
+@pytest.fixture(scope="module")
+def identities(replayed: Replayed) -> list[Identity]:
+    return [
+        synthesize_identity(stay.stay_id, stay.sex, stay.age, admission_time(stay.stay_id, REPLAY_START), stay.unit)
+        for stay in replayed.stays
+    ]
+
+
+def identifier_strings(identities: list[Identity]) -> list[str]:
+    strings = []
+    for identity in identities:
+        family_name = identity.name.split()[-1]
+        strings += [identity.name, family_name, identity.record_number, identity.birth_date.isoformat(), identity.bed, identity.device_id]
+    return strings
+
+
+def test_identified_topics_carry_identifiers(replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+    # The search below must be able to find an identifier where one is.
+    blob = b"".join(m.value() for m in read_topic(worker.settings.bootstrap_servers, BEDSIDE_VITALS.name))
+    assert identities[0].name.encode() in blob
+    assert identities[0].record_number.encode() in blob
+
+
+@pytest.mark.parametrize("topic", [spec.name for spec in CATALOGUE if spec.name not in IDENTIFIED_TOPICS])
+def test_no_identifier_in_topic(topic: str, replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+    messages = read_topic(worker.settings.bootstrap_servers, topic)
+    assert messages, f"{topic} is empty, so the check would prove nothing"
+    blob = b"\n".join((m.key() or b"") + b"\t" + m.value() for m in messages)
+    for text in identifier_strings(identities):
+        assert text.encode() not in blob, f"an identifier of the replayed stays appears in {topic}"
+
+
+def test_no_identifier_in_audit_store(replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+    rows = audit_rows(worker.settings.worker_port, "SELECT actor, action, subject_type, subject_id, details FROM audit_events")
+    assert len(rows) > len(replayed.vitals_digests)
+    text = "\n".join("\t".join(str(value) for value in row) for row in rows)
+    for identifier in identifier_strings(identities):
+        assert identifier not in text
+
+
+def test_no_identifier_in_worker_log(replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+    log_text = worker.log_path.read_text(errors="replace")
+    assert "audit store open" in log_text, "the worker log is not where the test looks"
+    for identifier in identifier_strings(identities):
+        assert identifier not in log_text

@@ -1,0 +1,70 @@
+"""Keyed pseudonyms, the key store and age bands."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import stat
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from processors.pseudonym import KeyStoreError, PseudonymKey, age_band, load_or_create_key, pseudonym
+
+
+def test_pseudonym_is_hmac_sha256(key: PseudonymKey) -> None:
+    expected = hmac.new(key.secret, b"H12345678", hashlib.sha256).hexdigest()[:24]
+    assert pseudonym("H12345678", key) == "p-" + expected
+
+
+def test_pseudonym_depends_on_key(key: PseudonymKey) -> None:
+    other = PseudonymKey.from_secret(bytes(32))
+    assert pseudonym("H12345678", key) != pseudonym("H12345678", other)
+    assert key.key_id != other.key_id
+
+
+def test_pseudonym_is_not_plain_hash(key: PseudonymKey) -> None:
+    # Without the key, hashing candidate record numbers must not find the pseudonym.
+    assert pseudonym("H12345678", key)[2:] != hashlib.sha256(b"H12345678").hexdigest()[:24]
+
+
+def test_key_id_does_not_reveal_key(key: PseudonymKey) -> None:
+    assert key.secret.hex()[:12] not in key.key_id
+
+
+def test_short_key_rejected() -> None:
+    with pytest.raises(KeyStoreError, match="at least 16 bytes"):
+        PseudonymKey.from_secret(b"short")
+
+
+def test_key_store_created_private_and_reloaded(tmp_path: Path) -> None:
+    first = load_or_create_key(tmp_path / "keys")
+    path = tmp_path / "keys" / "pseudonym-keys.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_key(tmp_path / "keys") == first
+
+
+def test_corrupt_key_store_is_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "pseudonym-keys.json").write_text('{"current": "k-x", "keys": {}}')
+    with pytest.raises(KeyStoreError, match="invalid"):
+        load_or_create_key(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("birth", "at", "band"),
+    [
+        (date(1956, 6, 2), date(2026, 6, 1), "60-69"),
+        (date(1956, 6, 1), date(2026, 6, 1), "70-79"),
+        (date(2008, 1, 1), date(2026, 1, 1), "10-19"),
+        (date(1936, 1, 1), date(2026, 1, 1), "90+"),
+        (date(1926, 1, 1), date(2026, 1, 1), "90+"),
+    ],
+)
+def test_age_band(birth: date, at: date, band: str) -> None:
+    assert age_band(birth, datetime(at.year, at.month, at.day, tzinfo=timezone.utc)) == band
+
+
+def test_birth_after_observation_rejected() -> None:
+    with pytest.raises(ValueError, match="after the observation"):
+        age_band(date(2027, 1, 1), datetime(2026, 1, 1, tzinfo=timezone.utc))
