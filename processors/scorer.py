@@ -8,22 +8,19 @@ For each pseudonymized vitals message:
 4. score NEWS2 and the model, emit the risk score and its audit event;
 5. raise an alert when the policy says so, with its audit event.
 Outcome messages set sepsis onsets (labels) and discharges. A discharge releases every
-pending label, reports the model's performance and forgets the patient, so it must
-not overtake the patient's last vitals, which travel on another topic. Discharges
-therefore wait until the vitals watermark of their partition (the newest event time
-seen there) is ``DISCHARGE_SLACK`` past them, or until the input has been idle for
-``IDLE_FLUSH_S``, the way stream processors join co-partitioned topics in event time.
+pending label, reports the model's performance and forgets the patient, once the
+discharge gate says the patient's last vitals are in.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from processors.alerting import AlertPolicy, AlertState
+from processors.discharges import DischargeGate, HeldDischarge
 from processors.features import PatientState, feature_vector
 from processors.labels import LabelJoiner, Pending
 from processors.messages import Input, Output, reject
@@ -39,10 +36,6 @@ log = logging.getLogger(__name__)
 
 STAGE = "scorer"
 ALERT_NAMESPACE = uuid.UUID("3e2d1c0b-4a59-5867-9788-a6b5c4d3e2f1")
-# Disorder allowed between patients within one partition: the pseudonymizer interleaves
-# its input partitions, so event times on an output partition are ordered only
-# roughly. Two hours of event time is an estimate that covers replay at full speed.
-DISCHARGE_SLACK = timedelta(hours=2)
 # Wall-clock seconds without input after which held discharges are processed anyway,
 # so the end of a feed is not held back forever. It only decides when the tail of a
 # replay is released, never a label's value.
@@ -61,8 +54,7 @@ class ScorerStage:
         self.alert_states: dict[str, AlertState] = {}
         self.model_auroc = StreamingAuroc(0.0, 1.0, 1001)
         self.news2_auroc = StreamingAuroc(0, 20, 21)
-        self._watermarks: dict[int, datetime] = {}
-        self._held_discharges: dict[int, list[tuple[datetime, str, PseudonymizedOutcome, bytes]]] = {}
+        self.discharges = DischargeGate()
         self._last_input = time.monotonic()
 
     def handle(self, message: Input) -> list[Output]:
@@ -72,10 +64,9 @@ class ScorerStage:
                 return self._outcome(PseudonymizedOutcome.from_avro(message.value), message)
             event = PseudonymizedVitals.from_avro(message.value)
             outputs = self._vitals(event, message)
-            watermark = self._watermarks.get(message.partition)
-            if watermark is None or event.observed_at > watermark:
-                self._watermarks[message.partition] = event.observed_at
-            return outputs + self._release_discharges(message.partition, self._watermarks[message.partition] - DISCHARGE_SLACK)
+            latest_at = self.patients[event.pseudonym].latest_at
+            released = self.discharges.on_vitals(message.partition, event.pseudonym, latest_at, event.observed_at)
+            return outputs + self._discharge(released)
         except (DecodeError, ValueError) as exc:  # ValidationError is a ValueError
             log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, exc)
             return reject(STAGE, message, exc)
@@ -165,37 +156,34 @@ class ScorerStage:
         if event.outcome is OutcomeKind.SEPSIS_ONSET:
             # Safe to apply at once: labels read the onset only when they are released.
             self.labels.onset(subject, event.occurred_at)
-        else:
-            held = self._held_discharges.setdefault(message.partition, [])
-            heapq.heappush(held, (event.occurred_at, str(event.event_id), event, message.value))
+        state = self.patients.get(subject)
+        released = []
+        if event.outcome is OutcomeKind.DISCHARGE:
+            released = self.discharges.hold(message.partition, event, message.value, state.latest_at if state else None)
 
         audit = audit_event(
             actor=STAGE, action="outcome.received", subject_type="patient", subject_id=subject,
             input_bytes=message.value, occurred_at=event.occurred_at,
             details={"event_id": str(event.event_id), "outcome": event.outcome.value},
         )
-        return [Output.of(AUDIT_EVENTS, subject, audit)]
+        return [Output.of(AUDIT_EVENTS, subject, audit), *self._discharge(released)]
 
-    def _release_discharges(self, partition: int, until: datetime | None) -> list[Output]:
-        """Process the partition's held discharges up to event time ``until`` (None: all)."""
-        held = self._held_discharges.get(partition, [])
+    def _discharge(self, released: list[HeldDischarge]) -> list[Output]:
+        """Label and forget each discharged patient, and report the model's performance."""
         outputs = []
-        while held and (until is None or held[0][0] <= until):
-            _, _, event, value = heapq.heappop(held)
-            self._learn(self.labels.discharge(event.pseudonym))
-            self.patients.pop(event.pseudonym, None)
-            self.alert_states.pop(event.pseudonym, None)
-            outputs.append(self._performance_audit(event, value))
+        for held in released:
+            subject = held.event.pseudonym
+            self._learn(self.labels.discharge(subject))
+            self.patients.pop(subject, None)
+            self.alert_states.pop(subject, None)
+            outputs.append(self._performance_audit(held.event, held.value))
         return outputs
 
     def flush_idle(self) -> list[Output]:
         """Process every held discharge once no input has arrived for IDLE_FLUSH_S."""
-        if time.monotonic() - self._last_input < IDLE_FLUSH_S:
+        if not len(self.discharges) or time.monotonic() - self._last_input < IDLE_FLUSH_S:
             return []
-        outputs = []
-        for partition in list(self._held_discharges):
-            outputs += self._release_discharges(partition, None)
-        return outputs
+        return self._discharge(self.discharges.flush())
 
     def _learn(self, released: list[tuple[Pending, bool]]) -> None:
         """Evaluate each released prediction against its label, then learn from it

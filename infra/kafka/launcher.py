@@ -142,24 +142,37 @@ class LocalBroker:
             self._format_storage()
 
         log.info("starting the Kafka broker on %s", self.bootstrap_servers)
-        with open(self.log_file, "ab") as out:
-            process = subprocess.Popen(
-                self._java_command("kafka.Kafka", str(self.properties_file)),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
-        if not self.wait_until_answering(START_TIMEOUT_S, process):
+        pid = self._spawn_detached(self._java_command("kafka.Kafka", str(self.properties_file)))
+        self.pid_file.write_text(str(pid))
+        if not self.wait_until_answering(START_TIMEOUT_S, pid):
             self.stop()
             raise BrokerError(f"the Kafka broker did not answer within {START_TIMEOUT_S:.0f} s; see {self.log_file}")
-        log.info("Kafka broker ready on %s (pid %d)", self.bootstrap_servers, process.pid)
+        log.info("Kafka broker ready on %s (pid %d)", self.bootstrap_servers, pid)
 
-    def wait_until_answering(self, timeout_s: float, process: subprocess.Popen | None = None) -> bool:
+    def _spawn_detached(self, command: list[str]) -> int:
+        """Start ``command`` in its own session with output to the broker log; return its pid.
+
+        posix_spawn leaves no Popen object behind, so the broker outlives this process
+        without a "still running" warning, and stop() reaps it by pid.
+        """
+        descriptor = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            return os.posix_spawn(
+                command[0], command, dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, descriptor, 1),
+                    (os.POSIX_SPAWN_DUP2, descriptor, 2),
+                ],
+                setsid=True,
+            )
+        finally:
+            os.close(descriptor)
+
+    def wait_until_answering(self, timeout_s: float, pid: int | None = None) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
+            if pid is not None and not _is_alive(pid):
                 return False
             if self.is_answering():
                 return True
