@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test unit-test clean
+.PHONY: install demo test unit-test bench clean
 
 install: $(VENV)/.installed
 	@$(BIN)/clinops broker install
@@ -25,6 +25,9 @@ test: install
 
 unit-test: install
 	$(BIN)/pytest -m "not integration"
+
+bench: install
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) var
