@@ -1,10 +1,13 @@
 # Image of the clinops command: the worker, the feeds and the admin commands.
-# It holds no Kafka broker and no ClickHouse server, so set KAFKA_BOOTSTRAP_SERVERS
-# and CLICKHOUSE_URL (docker-compose.yml does both).
+# It contains no Kafka broker, so set KAFKA_BOOTSTRAP_SERVERS. With CLICKHOUSE_URL
+# unset, the worker keeps the audit store as embedded chDB in CLINOPS_DATA_DIR.
+# docker-compose.yml points both at its own services.
 #
-# Based on Debian slim (glibc), not Alpine (musl): chdb, pyarrow, river and
-# confluent-kafka ship manylinux wheels for x86_64 and aarch64 only, so the image
-# installs without a compiler on those two platforms.
+# Based on Debian slim (glibc), not Alpine (musl), because chdb-core 26.9.0 has
+# Linux wheels for glibc (manylinux) on x86_64 and aarch64 and none for musl. On
+# those two platforms every pinned dependency installs from a wheel, with no
+# compiler, except faust-streaming 0.15.3 on aarch64. It has no wheel there, and
+# its source build falls back to pure Python when no C compiler is present.
 
 # Stage 1 builds the clinops wheel, so that the final image holds the installed
 # package without the source tree or the build backend.
@@ -37,7 +40,8 @@ RUN pip install /tmp/wheels/clinops-*.whl && rm -rf /tmp/wheels
 # can check that it is not root. Its home is the data folder and the working
 # directory, because Faust writes its table folder (clinops-data/) into the working
 # directory, and the worker keeps its pseudonym key store in the data folder when
-# CLINOPS_PSEUDONYM_KEY is unset.
+# CLINOPS_PSEUDONYM_KEY is unset. Mount a volume there to keep that key when the
+# container is replaced.
 RUN groupadd --system --gid 10001 clinops \
     && useradd --system --uid 10001 --gid clinops --home-dir /var/lib/clinops \
         --no-create-home --shell /usr/sbin/nologin clinops \
