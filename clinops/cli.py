@@ -74,14 +74,20 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def parse_speed(text: str) -> float | None:
     if text == "max":
         return None
-    speed = float(text)
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a speed such as 3600, or 'max'") from None
     if speed <= 0:
         raise argparse.ArgumentTypeError("speed must be positive, or 'max'")
     return speed
 
 
 def parse_start(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time; write it in UTC, such as 2026-01-01T00:00Z") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone; write it in UTC, such as 2026-01-01T00:00Z")
     return value
@@ -182,21 +188,22 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clinops", description="Clinical MLOps on a stream of vital signs.")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    broker = commands.add_parser("broker", help="manage the local single-node Kafka broker")
+    broker = commands.add_parser("broker", formatter_class=defaults, help="manage the local single-node Kafka broker")
     broker.add_argument("action", choices=["start", "stop", "status", "install"])
     broker.set_defaults(handler=cmd_broker)
 
-    topics = commands.add_parser("topics", help="create the catalogue's topics and list them")
+    topics = commands.add_parser("topics", formatter_class=defaults, help="create the catalogue's topics and list them")
     topics.set_defaults(handler=cmd_topics)
 
-    worker = commands.add_parser("worker", help="run the processors (pseudonymizer, scorer, audit sink)")
+    worker = commands.add_parser("worker", formatter_class=defaults, help="run the processors (pseudonymizer, scorer, audit sink)")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(handler=cmd_worker)
 
-    replay = commands.add_parser("replay", help="replay PhysioNet 2019 .psv stays as bedside events")
+    replay = commands.add_parser("replay", formatter_class=defaults, help="replay PhysioNet 2019 .psv stays as bedside events")
     replay.add_argument("path", help="folder of .psv files, one ICU stay each")
     replay.add_argument("--limit", type=int, help="replay only the first N stays (by file name)")
     replay.add_argument("--speed", type=parse_speed, default=None,
@@ -205,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--run-id", help="seed for event ids; the same run id replays the same ids")
     replay.set_defaults(handler=cmd_replay)
 
-    simulate = commands.add_parser("simulate", help="generate live bedside feeds, some patients deteriorating")
+    simulate = commands.add_parser("simulate", formatter_class=defaults, help="generate live bedside feeds, some patients deteriorating")
     simulate.add_argument("--patients", type=int, default=20, help="number of monitored patients")
     simulate.add_argument("--hours", type=float, default=12.0, help="event time to simulate, in hours")
     simulate.add_argument("--interval-minutes", type=float, default=15.0, help="minutes between observations")
@@ -215,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same patients")
     simulate.set_defaults(handler=cmd_simulate)
 
-    alerts = commands.add_parser("alerts", help="print deterioration alerts as they arrive")
+    alerts = commands.add_parser("alerts", formatter_class=defaults, help="print deterioration alerts as they arrive")
     alerts.add_argument("--from-beginning", action="store_true", help="start with the oldest retained alert")
     alerts.add_argument("--max", type=int, help="stop after this many alerts")
     alerts.add_argument("--idle-timeout", type=float, help="stop after this many seconds without an alert")
@@ -223,12 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="query the audit store")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    sql = audit_commands.add_parser("sql", help="run one read-only SQL statement (table audit_events)")
+    sql = audit_commands.add_parser("sql", formatter_class=defaults, help="run one read-only SQL statement (table audit_events)")
     sql.add_argument("sql", help='for example "SELECT action, count() FROM audit_events GROUP BY action"')
     sql.add_argument("--format", choices=["table", "json", "csv"], default="table")
     sql.set_defaults(handler=cmd_audit_sql)
 
-    demo = commands.add_parser("demo", help="run the whole system on the bundled PhysioNet sample")
+    demo = commands.add_parser("demo", formatter_class=defaults, help="run the whole system on the bundled PhysioNet sample")
     demo.add_argument("--sample", default=str(Path(__file__).resolve().parents[1] / "data" / "physionet2019-sample"),
                       help="folder of .psv stays to replay")
     demo.add_argument("--limit", type=int, help="replay only the first N stays")

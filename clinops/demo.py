@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def follow_run_alerts(settings: Settings, since: datetime, alerts: list[Deterior
         if len(alerts) <= MAX_ALERTS_SHOWN:
             print(f"ALERT {format_alert(alert)}", flush=True)
         elif len(alerts) == MAX_ALERTS_SHOWN + 1:
-            print(f"... more alerts follow; `clinops alerts --from-beginning` lists them all", flush=True)
+            print("... more alerts follow; the summary counts them all", flush=True)
 
     follow_alerts(settings.bootstrap_servers, show, from_beginning=True, should_stop=stop.is_set)
 
@@ -202,4 +203,13 @@ def print_summary(settings: Settings, since: datetime, stats, counts: dict[str, 
     print(f"  NEWS2 AUROC        {auroc('news2')}")
     print()
     print("Try next (the store keeps this run):")
-    print('  clinops audit sql "SELECT action, count() FROM audit_events GROUP BY action"')
+    print(f'  {command_name()} audit sql "SELECT action, count() FROM audit_events GROUP BY action"')
+
+
+def command_name() -> str:
+    """Return how the user can call clinops again: by name when it is on PATH, else by path."""
+    invoked = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("clinops")
+    if invoked.name != "clinops" or (on_path is not None and Path(on_path).resolve() == invoked):
+        return "clinops"
+    return os.path.relpath(invoked)

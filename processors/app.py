@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import faust
@@ -41,6 +41,12 @@ AUDIT_WINDOW_S = 0.5
 def broker_url(bootstrap_servers: str) -> str:
     """Turn ``host1:9092,host2:9092`` into Faust's ``kafka://host1:9092;kafka://host2:9092``."""
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
+
+
+def to_input(message: Any, value: bytes) -> Input:
+    """Convert a Faust message (timestamp in seconds since the epoch) to a stage input."""
+    timestamp = datetime.fromtimestamp(message.timestamp, tz=timezone.utc) if message.timestamp else None
+    return Input(message.topic, message.partition, message.offset, message.key, value, timestamp)
 
 
 def pseudonym_key(settings: Settings) -> PseudonymKey:
@@ -107,7 +113,7 @@ class Worker:
         async def process(stream: faust.StreamT) -> None:
             async for event in stream.events():
                 message = event.message
-                outputs = stage.handle(Input(message.topic, message.partition, message.offset, message.key, event.value))
+                outputs = stage.handle(to_input(message, event.value))
                 self.counts[stage.name] += 1
                 await self._send(outputs)
 
@@ -125,10 +131,7 @@ class Worker:
         async def persist(stream: faust.StreamT) -> None:
             loop = asyncio.get_running_loop()
             async for events in stream.take_events(AUDIT_BATCH, within=AUDIT_WINDOW_S):
-                batch = [
-                    Input(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.value)
-                    for e in events
-                ]
+                batch = [to_input(e.message, e.value) for e in events]
                 assert self.audit_sink is not None
                 # chDB and clickhouse-connect block; run them off the event loop.
                 outputs = await loop.run_in_executor(None, self.audit_sink.handle_batch, batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -23,6 +24,7 @@ class Input:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp: datetime | None = None  # when the message entered Kafka (its CreateTime)
 
 
 @dataclass(frozen=True)
@@ -81,5 +83,7 @@ def reject(stage: str, message: Input, exc: ValueError) -> list[Output]:
         stage=stage, topic=message.topic, partition=message.partition, offset=message.offset,
         error_type=error_type, reason=reason, payload=message.value,
     )
-    audit = rejection_audit(letter)
+    # A rejected input's own event time may be unreadable, so its audit event is dated
+    # by the time the input entered Kafka, or by the rejection when that is unknown.
+    audit = rejection_audit(letter, occurred_at=message.timestamp)
     return [Output.of(DEAD_LETTERS, stage, letter), Output.of(AUDIT_EVENTS, audit.subject_id, audit)]

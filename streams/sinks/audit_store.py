@@ -69,7 +69,10 @@ class AuditStore(ABC):
 
     def query(self, sql: str) -> QueryResult:
         """Run a user's read-only SQL; raises ReadOnlyQueryError or StoreError."""
-        return self.execute(read_only_query(sql))
+        try:
+            return self.execute(read_only_query(sql))
+        except StoreError as exc:
+            raise StoreError(f"{exc}\n(The store ran your query with 'SETTINGS readonly = 1' appended.)") from exc
 
     def close(self) -> None:
         """Release the store's resources."""
