@@ -10,8 +10,8 @@ from streams.sinks.audit_store import ChdbStore, QueryResult, ServerStore
 def run_audit_sql(settings: Settings, sql: str) -> QueryResult:
     """Run read-only SQL against the audit store.
 
-    With CLICKHOUSE_URL set, the server answers. Otherwise a running worker owns the
-    embedded store and answers through its loopback endpoint; with no worker running,
+    With CLICKHOUSE_URL set, the server runs it. Otherwise a running worker owns the
+    embedded store and runs it through its loopback endpoint; with no worker running,
     this process opens the embedded store itself.
     """
     if settings.clickhouse_url is not None:

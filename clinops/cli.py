@@ -27,7 +27,7 @@ def require_broker(settings: Settings) -> None:
     """Fail with a clear message when the local broker is expected but not running."""
     if settings.uses_local_broker and not local_broker(settings).is_answering():
         raise ClinopsError(
-            f"no Kafka broker answers on {settings.bootstrap_servers}; "
+            f"no Kafka broker responds on {settings.bootstrap_servers}; "
             "start one with `clinops broker start` or set KAFKA_BOOTSTRAP_SERVERS"
         )
 

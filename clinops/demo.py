@@ -1,7 +1,7 @@
 """``clinops demo``: the whole system on the bundled PhysioNet sample, start to finish.
 
-1. Start the local broker unless one answers, and create the topics.
-2. Start a worker process and wait until its web endpoint answers.
+1. Start the local broker unless one responds, and create the topics.
+2. Start a worker process and wait until its web endpoint responds.
 3. Follow the alert topic in a thread, printing this run's alerts.
 4. Replay the sample as fast as the broker takes it, with a progress bar.
 5. Wait until the audit store accounts for every replayed row and outcome.
@@ -59,7 +59,7 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
         # 2. Worker.
         if worker_health(settings.worker_port) is not None:
             raise ClinopsError(
-                f"a worker already answers on port {settings.worker_port}; stop it first, "
+                f"a worker already responds on port {settings.worker_port}; stop it first, "
                 "because the demo runs its own worker to report on one clean run"
             )
         worker = start_worker(settings)
@@ -118,7 +118,7 @@ def start_worker(settings: Settings) -> subprocess.Popen:
             return process
         time.sleep(0.5)
     process.terminate()
-    raise ClinopsError(f"the worker did not answer within {WORKER_START_TIMEOUT_S:.0f} s; see {log_path}")
+    raise ClinopsError(f"the worker did not respond within {WORKER_START_TIMEOUT_S:.0f} s; see {log_path}")
 
 
 def stop_worker(process: subprocess.Popen) -> None:

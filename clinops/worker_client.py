@@ -10,7 +10,7 @@ from typing import Any
 from schemas.errors import ClinopsError
 from streams.sinks.audit_store import QueryResult
 
-# Local calls: a worker that does not answer within this is busy or gone.
+# Local calls: a worker that does not respond within this is busy or gone.
 TIMEOUT_S = 30.0
 
 
@@ -19,7 +19,7 @@ class WorkerQueryError(ClinopsError):
 
 
 def worker_health(port: int, timeout_s: float = 2.0) -> dict[str, Any] | None:
-    """Return the worker's health document, or None when no worker answers on ``port``."""
+    """Return the worker's health document, or None when no worker responds on ``port``."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout_s) as response:
             return json.load(response)
@@ -44,5 +44,5 @@ def query_worker(port: int, sql: str) -> QueryResult:
             message = str(exc)
         raise WorkerQueryError(message) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise WorkerQueryError(f"the worker on port {port} did not answer: {exc}") from exc
+        raise WorkerQueryError(f"the worker on port {port} did not respond: {exc}") from exc
     return QueryResult(body["columns"], body["rows"])

@@ -1,7 +1,7 @@
 """The audit sink: persist audit events from the topic to the audit store.
 
 Audit event ids are derived from the action and its input, so a redelivered event
-carries the same id; the sink skips ids it has written recently.
+carries the same id. The sink skips ids it has written recently.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hold each discharge until the patient's last vitals have been scored.
 
-A discharge releases the patient's pending labels and forgets the patient, so it must
+A discharge releases the patient's pending labels and drops the patient's state, so it must
 not overtake vitals that travel on another topic. When a replay runs at full speed
 the small outcomes topic is consumed long before the vitals backlog, and one output
 partition of the pseudonymizer interleaves its input partitions, so event times on a

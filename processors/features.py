@@ -17,7 +17,7 @@ from schemas.models import VITAL_NAMES
 CARRY_FORWARD = timedelta(hours=4)
 
 # Values used in place of a missing vital in the model's input, so that "not measured"
-# reads as unremarkable while its indicator feature says it was missing. Mid-range
+# reads as unremarkable while its indicator feature marks it missing. Mid-range
 # adult values.
 NORMAL_VALUES = {
     "heart_rate": 80.0,
@@ -33,7 +33,7 @@ NORMAL_VALUES = {
 
 @dataclass
 class PatientState:
-    """What the scorer remembers about one patient between observations."""
+    """Scorer state of one patient between observations."""
 
     first_seen: datetime
     latest_at: datetime

@@ -1,4 +1,4 @@
-"""What a stage reads and writes, independent of Faust, so stages are testable alone."""
+"""Stage inputs and outputs, independent of Faust, so that stages are testable alone."""
 
 from __future__ import annotations
 

@@ -2,11 +2,11 @@
 
 Seven parameters each score 0-3 and add up to the aggregate: respiratory rate, SpO2
 (scale 1), supplemental oxygen, systolic blood pressure, pulse, consciousness and
-temperature. The chart gives integer bands (such as pulse 91-110). Measured values
-are continuous, so each band here is a half-open interval ``(lower, upper]`` that
-closes the gaps between the chart's integers: a pulse of 90.5 is above 90 and scores
-1, as it would after the chart's "91-110" if pulses were whole numbers. Rounding first
-would move such values into the band below.
+temperature. The chart gives integer bands (such as pulse 91-110), but measured values
+are continuous. Each band here is therefore a half-open interval ``(lower, upper]``
+that closes the gaps between the chart's integers. A pulse of 90.5 is above 90 and
+scores 1, as any pulse above 90 does on the chart. Rounding first would move such
+values into the band below.
 
 When parameters are missing the aggregate covers only those present and is flagged
 partial: PhysioNet rows, for example, record neither consciousness nor oxygen.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# (upper bound, score) pairs in ascending order; a value scores the first band whose
+# (upper bound, score) pairs in ascending order. A value scores the first band whose
 # upper bound it does not exceed, and the last band is open above.
 RESPIRATORY_RATE_BANDS = ((8.0, 3), (11.0, 1), (20.0, 0), (24.0, 2), (float("inf"), 3))
 SPO2_SCALE1_BANDS = ((91.0, 3), (93.0, 2), (95.0, 1), (float("inf"), 0))

@@ -1,9 +1,9 @@
 """Keyed pseudonyms and the removal of direct identifiers.
 
-A pseudonym is HMAC-SHA256 over the record number under a secret key, so nobody
+A pseudonym is HMAC-SHA256 over the record number under a secret key, so that no one
 without the key can link a pseudonym back to a record number, even by hashing every
-possible number. Keys have ids so that they can rotate; each pseudonymized event says
-which key made its pseudonym.
+possible number. Keys have ids so that they can rotate, and each pseudonymized event
+records which key made its pseudonym.
 """
 
 from __future__ import annotations

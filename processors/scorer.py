@@ -6,9 +6,9 @@ For each pseudonymized vitals message:
    seen), which is scored from its own values, flagged, and changes no state;
 3. release the labels this observation settles, and let the model learn from them;
 4. score NEWS2 and the model, emit the risk score and its audit event;
-5. raise an alert when the policy says so, with its audit event.
+5. raise an alert when the policy calls for one, with its audit event.
 Outcome messages set sepsis onsets (labels) and discharges. A discharge releases every
-pending label, reports the model's performance and forgets the patient, once the
+pending label, reports the model's performance and drops the patient's state, once the
 discharge gate says the patient's last vitals are in.
 """
 
@@ -169,7 +169,7 @@ class ScorerStage:
         return [Output.of(AUDIT_EVENTS, subject, audit), *self._discharge(released)]
 
     def _discharge(self, released: list[HeldDischarge]) -> list[Output]:
-        """Label and forget each discharged patient, and report the model's performance."""
+        """Label each discharged patient, drop its state, and report the model's performance."""
         outputs = []
         for held in released:
             subject = held.event.pseudonym
@@ -187,7 +187,7 @@ class ScorerStage:
 
     def _learn(self, released: list[tuple[Pending, bool]]) -> None:
         """Evaluate each released prediction against its label, then learn from it
-        (prequential: the model never sees a label before its prediction is scored)."""
+        (prequential evaluation: each prediction is scored before the model learns its label)."""
         for observation, label in released:
             if observation.model_risk is not None:
                 self.model_auroc.update(observation.model_risk, label)

@@ -21,6 +21,6 @@ CREATE TABLE IF NOT EXISTS audit.audit_events
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (subject_type, subject_id, occurred_at, event_id)
--- The EU AI Act asks for at least six months; hospitals keep records for years.
+-- The EU AI Act requires at least six months (Art. 19); hospitals keep records for years.
 TTL toDateTime(occurred_at) + INTERVAL 10 YEAR
 ;

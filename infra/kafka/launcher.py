@@ -40,7 +40,7 @@ class BrokerError(RuntimeError):
 class LocalBroker:
     """A local broker's files and ports.
 
-    ``root`` holds ``jars/`` (the Maven cache), ``data/`` (KRaft log folders),
+    ``root`` contains ``jars/`` (the Maven cache), ``data/`` (KRaft log folders),
     ``server.properties``, ``broker.log`` and ``broker.pid``.
     """
 
@@ -107,7 +107,7 @@ class LocalBroker:
         return pid
 
     def is_answering(self) -> bool:
-        """Return True when the broker accepts a Kafka metadata request."""
+        """Return True when the broker returns Kafka metadata."""
         # Imported here so that `clinops broker` works before the Python dependencies
         # are complete enough to import the client (for example during make install).
         from confluent_kafka.admin import AdminClient
@@ -120,7 +120,7 @@ class LocalBroker:
         return bool(metadata.brokers)
 
     def start(self) -> None:
-        """Start the broker in the background and wait until it answers.
+        """Start the broker in the background and wait until it responds.
 
         1. Fetch the jars if they are missing.
         2. Write ``server.properties`` from the template.
@@ -130,7 +130,7 @@ class LocalBroker:
         if self.pid() is not None:
             if self.wait_until_answering(START_TIMEOUT_S):
                 return
-            raise BrokerError(f"broker process {self.pid()} is running but not answering; see {self.log_file}")
+            raise BrokerError(f"broker process {self.pid()} is running but not responding; see {self.log_file}")
         self._check_ports_free()
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,7 @@ class LocalBroker:
         self.pid_file.write_text(str(pid))
         if not self.wait_until_answering(START_TIMEOUT_S, pid):
             self.stop()
-            raise BrokerError(f"the Kafka broker did not answer within {START_TIMEOUT_S:.0f} s; see {self.log_file}")
+            raise BrokerError(f"the Kafka broker did not respond within {START_TIMEOUT_S:.0f} s; see {self.log_file}")
         log.info("Kafka broker ready on %s (pid %d)", self.bootstrap_servers, pid)
 
     def _spawn_detached(self, command: list[str]) -> int:

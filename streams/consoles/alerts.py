@@ -39,7 +39,7 @@ def follow_alerts(
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers,
-            # A fresh group per console: every console sees every alert.
+            # A fresh group per console, so that every console receives every alert.
             "group.id": f"clinops-alerts-console-{uuid.uuid4()}",
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             "enable.auto.commit": False,

@@ -1,1 +1,1 @@
-"""Where events come to rest: the ClickHouse audit store (embedded chDB or a server)."""
+"""Event sinks: the ClickHouse audit store, embedded (chDB) or on a server."""

@@ -18,10 +18,10 @@ class ReadOnlyQueryError(ClinopsError):
 def read_only_query(sql: str) -> str:
     """Return ``sql`` with ``SETTINGS readonly = 1`` appended, or raise ReadOnlyQueryError.
 
-    ClickHouse enforces the read-only setting itself (no INSERT, ALTER, DROP, no
-    table functions that reach files or the network); this function makes sure the
-    setting covers the whole request by accepting one statement without its own
-    SETTINGS or FORMAT clause.
+    ClickHouse enforces the read-only setting itself: no INSERT, ALTER or DROP, and
+    no table functions that reach files or the network. This function makes the
+    setting cover the whole request, because it accepts only one statement without a
+    SETTINGS or FORMAT clause of its own.
 
     >>> read_only_query("SELECT action, count() FROM audit_events GROUP BY action;")
     'SELECT action, count() FROM audit_events GROUP BY action SETTINGS readonly = 1'

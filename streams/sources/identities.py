@@ -52,7 +52,7 @@ def synthesize_identity(stay_id: str, sex: str | None, age: float | None, admitt
     seed = int.from_bytes(hashlib.sha256(f"identity:{stay_id}".encode()).digest()[:8], "big")
     rng = random.Random(seed)
 
-    first_names = MALE_NAMES if sex == "M" else FEMALE_NAMES if sex == "F" else MALE_NAMES + FEMALE_NAMES
+    first_names = {"M": MALE_NAMES, "F": FEMALE_NAMES}.get(sex or "", MALE_NAMES + FEMALE_NAMES)
     name = f"{rng.choice(first_names)} {rng.choice(FAMILY_NAMES)}"
     record_number = f"H{rng.randrange(10**8):08d}"
 

@@ -125,5 +125,5 @@ def replay(
 
 
 def default_start() -> datetime:
-    """The current hour in UTC: replays anchored now sort after earlier replays."""
+    """Return the current hour in UTC, so that a new replay sorts after earlier ones."""
     return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)

@@ -1,8 +1,8 @@
 """Simulated bedside monitors: live vital signs for N patients, some deteriorating.
 
 A stable patient's vitals wander around a personal baseline. A deteriorating patient
-follows the pattern of early sepsis over six hours from a hidden onset: heart rate and
-respiratory rate rise, blood pressure and SpO2 fall, fever develops, and late in the
+follows the pattern of early sepsis over six hours from a hidden onset. Heart rate and
+respiratory rate rise, blood pressure and SpO2 fall, and fever develops. Late in the
 course the patient may become confused and need oxygen. The simulator reports the
 onset as a clinical outcome one hour after it happens, as an EHR would.
 """
