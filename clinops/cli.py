@@ -67,7 +67,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from processors.app import run_worker
 
     require_broker(settings)
-    run_worker(settings, loglevel=args.loglevel)
+    run_worker(settings, loglevel=args.loglevel, stages=tuple(args.stages.split(",")))
     return 0
 
 
@@ -170,6 +170,23 @@ def cmd_audit_sql(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.audit_query import run_verify
+
+    report = run_verify(settings)
+    for line in report["lines"] or ["the audit store holds no chain yet"]:
+        print(line)
+    print("audit verify: " + ("passed" if report["ok"] else "FAILED"))
+    return 0 if report["ok"] else 1
+
+
+def cmd_audit_prove(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.audit_query import run_prove
+
+    print(json.dumps(run_prove(settings, args.event_id), indent=2))
+    return 0
+
+
 def render_table(columns: list[str], rows: list[list[object]]) -> str:
     cells = [[str(value) for value in row] for row in rows]
     widths = [max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)]
@@ -201,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", formatter_class=defaults, help="run the processors (pseudonymizer, scorer, audit sink)")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.add_argument("--stages", default="pseudonymizer,scorer,audit",
+                        help="comma-separated stages to run: pseudonymizer, scorer, audit (the audit writer)")
     worker.set_defaults(handler=cmd_worker)
 
     replay = commands.add_parser("replay", formatter_class=defaults, help="replay PhysioNet 2019 .psv stays as bedside events")
@@ -234,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("sql", help='for example "SELECT action, count() FROM audit_events GROUP BY action"')
     sql.add_argument("--format", choices=["table", "json", "csv"], default="table")
     sql.set_defaults(handler=cmd_audit_sql)
+    verify = audit_commands.add_parser("verify", help="recompute every audit chain and check the signed checkpoints")
+    verify.set_defaults(handler=cmd_audit_verify)
+    prove = audit_commands.add_parser("prove", help="print an inclusion proof of one audit event (JSON)")
+    prove.add_argument("event_id", help="the audit event's id (a UUID)")
+    prove.set_defaults(handler=cmd_audit_prove)
 
     demo = commands.add_parser("demo", formatter_class=defaults, help="run the whole system on the bundled PhysioNet sample")
     demo.add_argument("--sample", default=str(Path(__file__).resolve().parents[1] / "data" / "physionet2019-sample"),

@@ -1,4 +1,4 @@
-"""The Faust application: one agent per stage, the audit sink, and a loopback web endpoint.
+"""The Faust application: one agent per stage, the audit writer, and a loopback web endpoint.
 
 Every agent reads raw bytes and decodes them itself, so that a bad message becomes a
 dead letter instead of an exception inside Faust. Outputs are sent through the
@@ -18,10 +18,13 @@ from faust.web import Request, Response, View
 
 from processors import faust_codec
 from processors.alerting import AlertPolicy
-from processors.audit_sink import AuditSink
+from processors.audit_service import AuditWriterService
+from processors.audit_verify import prove, verify
+from processors.audit_writer import ChainWriter
 from processors.labels import LabelJoiner
 from processors.messages import Input, Output
 from processors.pseudonym import PseudonymKey, load_or_create_key
+from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.pseudonymizer import PseudonymizerStage
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
@@ -31,11 +34,7 @@ from streams.topics import AUDIT_EVENTS, CATALOGUE, create_topics
 
 log = logging.getLogger(__name__)
 
-# The audit sink writes in batches of up to this many events, or whatever arrived
-# within the window: larger inserts are far cheaper in ClickHouse, and half a second
-# keeps the audit trail close to live.
-AUDIT_BATCH = 2000
-AUDIT_WINDOW_S = 0.5
+STAGES = ("pseudonymizer", "scorer", "audit")
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -58,9 +57,10 @@ def pseudonym_key(settings: Settings) -> PseudonymKey:
 class Worker:
     """Builds the Faust app around the stages and owns the audit store."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stages: tuple[str, ...] = STAGES) -> None:
         faust_codec.register()
         self.settings = settings
+        self.stages = stages
         self.app = faust.App(
             settings.app_id,
             broker=broker_url(settings.bootstrap_servers),
@@ -85,17 +85,18 @@ class Worker:
         )
         horizon = timedelta(hours=settings.label_horizon_hours)
         self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon))
-        self.audit_sink: AuditSink | None = None
-        self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "audit-sink": 0, "dead-letters": 0}
+        self.audit_writer: AuditWriterService | None = None
+        self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 
         self._topics = {
             spec.name: self.app.topic(spec.name, key_serializer="raw", value_serializer=faust_codec.CODEC_NAME)
             for spec in CATALOGUE
         }
-        self._add_stage_agent(self.pseudonymizer)
-        self._add_stage_agent(self.scorer)
-        self._add_audit_agent()
-        self._add_idle_flush()
+        if "pseudonymizer" in stages:
+            self._add_stage_agent(self.pseudonymizer)
+        if "scorer" in stages:
+            self._add_stage_agent(self.scorer)
+            self._add_idle_flush()
         self._add_web_views()
 
     def _raw_channel(self, *names: str) -> faust.TopicT:
@@ -125,28 +126,36 @@ class Worker:
 
         self.app.timer(interval=1.0, name="scorer-idle-flush")(flush)
 
-    def _add_audit_agent(self) -> None:
-        channel = self._raw_channel(AUDIT_EVENTS.name)
-
-        async def persist(stream: faust.StreamT) -> None:
-            loop = asyncio.get_running_loop()
-            async for events in stream.take_events(AUDIT_BATCH, within=AUDIT_WINDOW_S):
-                batch = [to_input(e.message, e.value) for e in events]
-                assert self.audit_sink is not None
-                # chDB and clickhouse-connect block; run them off the event loop.
-                outputs = await loop.run_in_executor(None, self.audit_sink.handle_batch, batch)
-                self.counts["audit-sink"] += len(batch)
-                await self._send(outputs)
-
-        self.app.agent(channel, name="audit-sink")(persist)
-
     def _add_web_views(self) -> None:
         worker = self
 
         @self.app.page("/health")
         class Health(View):
             async def get(self, request: Request) -> Response:
-                return self.json({"status": "ok", "processed": worker.counts})
+                writer = worker.audit_writer
+                if writer is not None and not writer.alive:
+                    return self.json({"status": "audit writer stopped", "error": repr(writer.error)}, status=503)
+                written = writer.writer.written if writer is not None else 0
+                return self.json({"status": "ok", "processed": worker.counts, "audit_rows_written": written})
+
+        @self.app.page("/audit/verify")
+        class AuditVerify(View):
+            async def get(self, request: Request) -> Response:
+                loop = asyncio.get_running_loop()
+                assert worker.store is not None
+                report = await loop.run_in_executor(None, verify, worker.store, trusted_public_keys(worker.settings.keys_dir))
+                return self.json({"ok": report.ok, "lines": report.lines()})
+
+        @self.app.page("/audit/prove")
+        class AuditProve(View):
+            async def get(self, request: Request) -> Response:
+                loop = asyncio.get_running_loop()
+                try:
+                    assert worker.store is not None
+                    proof = await loop.run_in_executor(None, prove, worker.store, request.query.get("event_id", ""))
+                except ClinopsError as exc:
+                    return self.json({"error": str(exc)}, status=400)
+                return self.json(proof)
 
         @self.app.page("/audit/sql")
         class AuditSql(View):
@@ -167,18 +176,28 @@ class Worker:
             log.info("created %d topics from the catalogue", len(created))
         url = self.settings.clickhouse_url.get_secret_value() if self.settings.clickhouse_url else None
         self.store = open_store(url, self.settings.store_dir)
-        self.audit_sink = AuditSink(self.store)
         log.info("audit store open (%s)", "ClickHouse server" if url else f"embedded chDB at {self.settings.store_dir}")
+        if "audit" in self.stages:
+            writer = ChainWriter(
+                self.store, load_or_create_signer(self.settings.keys_dir),
+                checkpoint_every=self.settings.audit_checkpoint_every,
+                checkpoint_interval_s=self.settings.audit_checkpoint_interval_s,
+            )
+            self.audit_writer = AuditWriterService(writer, self.settings.bootstrap_servers, f"{self.settings.app_id}-audit-writer")
+            self.audit_writer.start()
 
     def close(self) -> None:
+        if self.audit_writer is not None:
+            self.audit_writer.stop()
+            self.audit_writer = None
         if self.store is not None:
             self.store.close()
             self.store = None
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
+def run_worker(settings: Settings, loglevel: str = "info", stages: tuple[str, ...] = STAGES) -> None:
     """Run the worker until SIGINT or SIGTERM."""
-    worker = Worker(settings)
+    worker = Worker(settings, stages)
     worker.open()
     try:
         faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

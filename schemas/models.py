@@ -215,6 +215,19 @@ class DeadLetter(Event):
     rejected_at: UtcDatetime
 
 
+class AuditCheckpoint(Event):
+    avro_schema: ClassVar[str] = "audit_checkpoint"
+
+    chain: int
+    tree_size: int
+    root: str = Field(pattern="^[0-9a-f]{64}$")
+    head_hash: str = Field(pattern="^[0-9a-f]{64}$")
+    signed_at: UtcDatetime
+    key_id: str
+    public_key: str
+    signature: str
+
+
 MODELS: tuple[type[Event], ...] = (
     BedsideVitals,
     PseudonymizedVitals,
@@ -223,5 +236,6 @@ MODELS: tuple[type[Event], ...] = (
     ClinicalOutcome,
     PseudonymizedOutcome,
     AuditEvent,
+    AuditCheckpoint,
     DeadLetter,
 )

@@ -60,6 +60,10 @@ class EventProducer:
         self.failed += 1
         log.error("delivery to %s failed: %s", message.topic(), error)
 
+    def poll(self) -> None:
+        """Serve delivery callbacks without waiting."""
+        self._producer.poll(0)
+
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until every message is acknowledged; raise DeliveryError otherwise."""
         remaining = self._producer.flush(timeout_s)

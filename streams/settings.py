@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     alert_rearm_hours: float = Field(
         default=3.0, description="Hours of event time below every alert threshold before a patient can alert again."
     )
+    audit_checkpoint_every: int = Field(default=10_000, description="Audit entries per chain between signed checkpoints.")
+    audit_checkpoint_interval_s: float = Field(
+        default=10.0, description="Seconds after which new audit entries get a signed checkpoint even if fewer."
+    )
     label_horizon_hours: float = Field(
         default=6.0, description="An observation is labelled positive when sepsis onset follows within this many hours."
     )

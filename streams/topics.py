@@ -61,6 +61,10 @@ AUDIT_EVENTS = TopicSpec(
     "audit.events", PATIENT_PARTITIONS, 30 * DAY_MS, "subject id", "audit_event",
     "Audit events from every stage, persisted to ClickHouse by the audit sink.",
 )
+AUDIT_CHECKPOINTS = TopicSpec(
+    "audit.checkpoints", 1, 3650 * DAY_MS, "chain", "audit_checkpoint",
+    "Signed tree heads of the audit chains, for anchoring outside the system.",
+)
 DEAD_LETTERS = TopicSpec(
     "dead.letters", 1, 7 * DAY_MS, "stage", "dead_letter",
     "Rejected inputs with the reason. Restricted: payloads may identify a patient.",
@@ -74,6 +78,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     RISK_SCORES,
     ALERTS,
     AUDIT_EVENTS,
+    AUDIT_CHECKPOINTS,
     DEAD_LETTERS,
 )
 

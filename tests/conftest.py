@@ -20,3 +20,12 @@ def key() -> PseudonymKey:
 @pytest.fixture
 def sample_dir() -> Path:
     return SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def chdb_store(tmp_path_factory: pytest.TempPathFactory):
+    """The one embedded store of the test process: chDB opens one folder per process,
+    so tests share it and keep apart by chain number or action name."""
+    from streams.sinks.audit_store import ChdbStore
+
+    return ChdbStore(tmp_path_factory.mktemp("audit-store"))

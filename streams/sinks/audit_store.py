@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,17 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from schemas.errors import ClinopsError
-from schemas.models import AuditEvent
 from streams.sinks.sql_guard import read_only_query
 
 log = logging.getLogger(__name__)
 
 DDL_FILE = Path(__file__).resolve().parents[2] / "infra" / "clickhouse" / "audit.sql"
 AUDIT_TABLE = "audit.audit_events"
-AUDIT_COLUMNS = (
-    "event_id", "occurred_at", "emitted_at", "actor", "action",
-    "subject_type", "subject_id", "input_sha256", "details",
-)
+CHECKPOINT_TABLE = "audit.checkpoints"
 
 
 class StoreError(ClinopsError):
@@ -58,10 +55,23 @@ def _clickhouse_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _clickhouse_time(value)
+    if isinstance(value, (uuid.UUID, bytes)):
+        return str(value) if isinstance(value, uuid.UUID) else value.hex()
+    return value
+
+
 class AuditStore(ABC):
     @abstractmethod
-    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
-        """Persist audit events; raises StoreError."""
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows in one statement, which ClickHouse applies atomically when
+        they fall into one partition; raises StoreError."""
+
+    @abstractmethod
+    def binary(self, sql: str) -> bytes:
+        """Run trusted SQL and return its result in ClickHouse's RowBinary format."""
 
     @abstractmethod
     def execute(self, sql: str) -> QueryResult:
@@ -97,29 +107,19 @@ class ChdbStore(AuditStore):
         for statement in ddl_statements():
             self.execute(statement)
         self.execute("USE audit")
+        check_schema(self, path)
 
-    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
-        if not events:
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
             return
         lines = [
-            json.dumps(
-                {
-                    "event_id": str(event.event_id),
-                    "occurred_at": _clickhouse_time(event.occurred_at),
-                    "emitted_at": _clickhouse_time(event.emitted_at),
-                    "actor": event.actor,
-                    "action": event.action,
-                    "subject_type": event.subject_type,
-                    "subject_id": event.subject_id,
-                    "input_sha256": event.input_sha256,
-                    "details": event.details,
-                },
-                separators=(",", ":"),
-            )
-            for event in events
+            json.dumps({name: _json_value(value) for name, value in zip(columns, row)}, separators=(",", ":"))
+            for row in rows
         ]
-        columns = ", ".join(AUDIT_COLUMNS)
-        self._run(f"INSERT INTO {AUDIT_TABLE} ({columns}) FORMAT JSONEachRow\n" + "\n".join(lines), None)
+        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + "\n".join(lines), None)
+
+    def binary(self, sql: str) -> bytes:
+        return self._run(sql, "RowBinary")
 
     def execute(self, sql: str) -> QueryResult:
         raw = self._run(sql, "JSONCompact")
@@ -163,18 +163,19 @@ class ServerStore(AuditStore):
                 # applied by an administrator, and the inserts below show whether it was.
                 log.warning("could not apply the audit DDL on the server (%s); assuming it exists", exc)
 
-    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
-        if not events:
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
             return
-        rows = [
-            [event.event_id, event.occurred_at, event.emitted_at, event.actor, event.action,
-             event.subject_type, event.subject_id, event.input_sha256, event.details]
-            for event in events
-        ]
         try:
-            self._client.insert(AUDIT_TABLE, rows, column_names=list(AUDIT_COLUMNS))
+            self._client.insert(table, [list(row) for row in rows], column_names=list(columns))
         except self._errors as exc:
-            raise StoreError(f"insert of {len(rows)} audit rows failed: {exc}") from exc
+            raise StoreError(f"insert of {len(rows)} rows into {table} failed: {exc}") from exc
+
+    def binary(self, sql: str) -> bytes:
+        try:
+            return self._client.raw_query(sql, fmt="RowBinary")
+        except self._errors as exc:
+            raise StoreError(f"ClickHouse server rejected the query: {exc}") from exc
 
     def execute(self, sql: str) -> QueryResult:
         try:
@@ -185,6 +186,18 @@ class ServerStore(AuditStore):
 
     def close(self) -> None:
         self._client.close()
+
+
+def check_schema(store: AuditStore, location: object) -> None:
+    """Raise StoreError when the store's audit table predates the hash chain."""
+    found = store.execute(
+        "SELECT count() FROM system.columns WHERE database = 'audit' AND table = 'audit_events' AND name = 'seq'"
+    )
+    if int(found.rows[0][0]) == 0:
+        raise StoreError(
+            f"the audit store at {location} was created before the hash chain and lacks its columns; "
+            "move it aside (or delete it) and start again"
+        )
 
 
 def open_store(clickhouse_url: str | None, embedded_path: Path) -> AuditStore:

@@ -78,6 +78,7 @@ def worker(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "CLINOPS_DATA_DIR": str(data_dir),
         "CLINOPS_WORKER_PORT": str(TEST_WORKER_PORT),
         "CLINOPS_APP_ID": f"clinops-test-{uuid.uuid4().hex[:8]}",
+        "CLINOPS_AUDIT_CHECKPOINT_INTERVAL_S": "1",
     }
     settings = Settings(
         kafka_bootstrap_servers=bootstrap_servers, data_dir=data_dir,

@@ -8,7 +8,7 @@ from streams.sources.identities import Identity, synthesize_identity
 from streams.sources.replay import admission_time
 from streams.topics import CATALOGUE, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS
 from tests.integration.conftest import REPLAY_START, Replayed, RunningWorker
-from tests.integration.helpers import audit_rows, read_topic
+from tests.integration.helpers import audit_rows, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_identified_topics_carry_identifiers(replayed: Replayed, worker: Running
 
 @pytest.mark.parametrize("topic", [spec.name for spec in CATALOGUE if spec.name not in IDENTIFIED_TOPICS])
 def test_no_identifier_in_topic(topic: str, replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
-    messages = read_topic(worker.settings.bootstrap_servers, topic)
+    messages = wait_for(lambda: read_topic(worker.settings.bootstrap_servers, topic), bool)
     assert messages, f"{topic} is empty, so the check would prove nothing"
     blob = b"\n".join((m.key() or b"") + b"\t" + m.value() for m in messages)
     for text in identifier_strings(identities):

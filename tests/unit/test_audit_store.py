@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from processors.audit_sink import AuditSink
-from processors.messages import Input
 from streams.records import audit_event
 from streams.sinks.audit_store import ChdbStore
 from streams.sinks.sql_guard import ReadOnlyQueryError, read_only_query
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> ChdbStore:
-    # chDB allows one store folder per process, so the module shares one.
-    return ChdbStore(tmp_path_factory.mktemp("audit-store"))
+@pytest.fixture
+def store(chdb_store: ChdbStore) -> ChdbStore:
+    return chdb_store
 
 
 def make_event(action: str, input_bytes: bytes, subject: str = "p-1"):
@@ -26,8 +23,16 @@ def make_event(action: str, input_bytes: bytes, subject: str = "p-1"):
                        details={"n": 1})
 
 
+def insert(store: ChdbStore, *events) -> None:
+    columns = ("event_id", "occurred_at", "emitted_at", "recorded_at", "actor", "action", "subject_type",
+               "subject_id", "input_sha256", "details", "chain", "seq", "source_offset", "hash")
+    rows = [[e.event_id, e.occurred_at, e.emitted_at, e.emitted_at, e.actor, e.action, e.subject_type,
+             e.subject_id, e.input_sha256, e.details, 999, i, i, "0" * 64] for i, e in enumerate(events)]
+    store.insert_rows("audit.audit_events", columns, rows)
+
+
 def test_insert_and_query(store: ChdbStore) -> None:
-    store.insert_audit([make_event("store.test", b"a"), make_event("store.test", b"b")])
+    insert(store, make_event("store.test", b"a"), make_event("store.test", b"b"))
     result = store.query("SELECT count(), any(details) FROM audit_events WHERE action = 'store.test'")
     assert result.columns == ["count()", "any(details)"]
     assert int(result.rows[0][0]) == 2
@@ -35,7 +40,7 @@ def test_insert_and_query(store: ChdbStore) -> None:
 
 
 def test_times_are_utc(store: ChdbStore) -> None:
-    store.insert_audit([make_event("store.utc", b"u")])
+    insert(store, make_event("store.utc", b"u"))
     (row,) = store.query("SELECT toString(occurred_at) FROM audit_events WHERE action = 'store.utc'").rows
     assert row[0] == "2026-01-01 00:00:00.000000"
 
@@ -64,22 +69,3 @@ def test_read_only_setting_blocks_table_functions(store: ChdbStore, tmp_path: Pa
     secret.write_text("do not read")
     with pytest.raises(Exception, match="readonly"):
         store.query(f"SELECT * FROM file('{secret}', 'LineAsString')")
-
-
-def test_sink_skips_redelivered_events(store: ChdbStore) -> None:
-    sink = AuditSink(store)
-    event = make_event("sink.dedup", b"same input")
-    message = Input("audit.events", 0, 1, None, event.to_avro())
-    sink.handle_batch([message, message])
-    sink.handle_batch([message])
-    (row,) = store.query("SELECT count() FROM audit_events WHERE action = 'sink.dedup'").rows
-    assert int(row[0]) == 1
-    assert sink.written == 1
-
-
-def test_sink_records_undecodable_message(store: ChdbStore) -> None:
-    sink = AuditSink(store)
-    outputs = sink.handle_batch([Input("audit.events", 1, 77, None, b"\x00broken")])
-    assert [o.topic.name for o in outputs] == ["dead.letters"]
-    (row,) = store.query("SELECT count() FROM audit_events WHERE action = 'input.rejected' AND subject_id = 'audit.events/1/77'").rows
-    assert int(row[0]) == 1
