@@ -53,7 +53,7 @@ def epoch_micros(value: datetime) -> int:
 
 
 def canonical_bytes(entry: dict[str, object]) -> bytes:
-    """Return the canonical bytes of an audit entry.
+    """Return the canonical bytes of an audit entry (times as datetimes or epoch microseconds).
 
     >>> canonical_bytes({"event_id": "e", "occurred_at": datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc),
     ...     "emitted_at": _EPOCH, "recorded_at": _EPOCH, "actor": "scorer", "action": "risk.scored",
@@ -63,7 +63,8 @@ def canonical_bytes(entry: dict[str, object]) -> bytes:
     parts = []
     for name in CANONICAL_FIELDS:
         value = entry[name]
-        text = str(epoch_micros(value)) if name in TIME_FIELDS else str(value)  # type: ignore[arg-type]
+        # Times are datetimes, or already microseconds since the epoch.
+        text = str(epoch_micros(value)) if isinstance(value, datetime) else str(value)
         encoded = text.encode()
         parts.append(b"%d:%s" % (len(encoded), encoded))
     return b"".join(parts)

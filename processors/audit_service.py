@@ -74,7 +74,16 @@ class AuditWriterService:
             log.exception("the audit writer stopped on an error")
         finally:
             self._consumer.close()
-            self.producer.flush()
+        if self.error is None:
+            # A clean stop signs what is still unsigned, so the trail ends on a checkpoint.
+            self._checkpoint(force=True)
+        self.producer.flush()
+
+    def _checkpoint(self, force: bool = False) -> None:
+        for chain in list(self.writer.chains):
+            record = self.writer.checkpoint(chain, force=force)
+            if record is not None:
+                self.producer.send(AUDIT_CHECKPOINTS, str(chain), checkpoint_event(record))
 
     def _poll_once(self) -> None:
         messages = self._consumer.consume(BATCH_MESSAGES, POLL_TIMEOUT_S)
@@ -92,8 +101,5 @@ class AuditWriterService:
         for partition, batch in by_partition.items():
             for letter in self.writer.write(partition, batch):
                 self.producer.send(letter.topic, letter.key, letter.event)
-        for chain in list(self.writer.chains):
-            record = self.writer.checkpoint(chain)
-            if record is not None:
-                self.producer.send(AUDIT_CHECKPOINTS, str(chain), checkpoint_event(record))
+        self._checkpoint()
         self.producer.poll()

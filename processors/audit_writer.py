@@ -19,10 +19,11 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime, timezone
 
 from processors.audit_chain import (
-    CANONICAL_FIELDS, MerkleFrontier, canonical_bytes, chain_hash, epoch_micros, genesis_hash, leaf_hash, LEAF_SQL,
+    TIME_FIELDS, CANONICAL_FIELDS, MerkleFrontier, canonical_bytes, chain_hash, epoch_micros, genesis_hash, leaf_hash, LEAF_SQL,
 )
 from processors.messages import Input, Output, reject
 from processors.signing import Signer
@@ -39,6 +40,24 @@ CHECKPOINT_COLUMNS = ("chain", "tree_size", "root", "head_hash", "signed_at", "k
 # Ids remembered per chain to drop redeliveries. Upstream stages redeliver at most
 # what they processed since their last offset commit (seconds of input), far fewer.
 RECENT_IDS = 200_000
+
+
+TIME_INDEXES = [CANONICAL_FIELDS.index(name) for name in TIME_FIELDS]
+
+
+def _plain_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """Convert a decoded audit event to the plain form: string id, integer microseconds."""
+    plain = dict(record)
+    plain["event_id"] = str(record["event_id"])
+    for name in ("occurred_at", "emitted_at"):
+        plain[name] = epoch_micros(record[name])
+    return plain
+
+
+def clickhouse_time(micros: int) -> str:
+    """Format epoch microseconds as ClickHouse reads a DateTime64(6): seconds.fraction."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    return f"{seconds}.{fraction:06d}"
 
 
 def checkpoint_message(chain: int, tree_size: int, root: str, head_hash: str, signed_at: datetime) -> bytes:
@@ -106,7 +125,7 @@ class ChainWriter:
     def write(self, chain: int, messages: list[Input]) -> list[Output]:
         """Chain and persist one batch from one partition; return dead letters to send."""
         state = self.chains.get(chain) or self.resume(chain)
-        recorded_at = datetime.now(timezone.utc)
+        recorded_at = epoch_micros(datetime.now(timezone.utc))
         rows = []
         outputs: list[Output] = []
         batch_ids: set[str] = set()
@@ -117,12 +136,14 @@ class ChainWriter:
             if message.offset <= state.last_offset:
                 continue  # already persisted before a restart
             try:
-                _, entry = registry.decode(message.value, "audit_event")
+                entry = registry.decode_plain(message.value, "audit_event")
+                if entry is None:  # an older schema version: decode and resolve it
+                    entry = _plain_entry(registry.decode(message.value, "audit_event")[1])
             except DecodeError as exc:
                 log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, exc)
                 letter, audit = reject(STAGE, message, exc)
                 outputs.append(letter)
-                entry = audit.event.model_dump()
+                entry = _plain_entry(audit.event.model_dump())
             event_id = str(entry["event_id"])
             if event_id in state.recent_ids or event_id in batch_ids:
                 continue
@@ -132,7 +153,10 @@ class ChainWriter:
             leaf = leaf_hash(canonical_bytes(entry))
             head = chain_hash(head, leaf)
             leaves.append(leaf)
-            rows.append([*(entry[name] for name in CANONICAL_FIELDS), chain, seq, message.offset, head.hex()])
+            row = [entry[name] for name in CANONICAL_FIELDS]
+            for index in TIME_INDEXES:
+                row[index] = clickhouse_time(row[index])
+            rows.append([*row, chain, seq, message.offset, head.hex()])
             seq += 1
 
         last_offset = max((m.offset for m in messages), default=state.last_offset)
@@ -160,10 +184,13 @@ class ChainWriter:
             return False
         return pending >= self.checkpoint_every or time.monotonic() - state.checkpointed_at >= self.checkpoint_interval_s
 
-    def checkpoint(self, chain: int) -> dict[str, object] | None:
-        """Sign and store the chain's tree head when one is due; return it, or None."""
+    def checkpoint(self, chain: int, force: bool = False) -> dict[str, object] | None:
+        """Sign and store the chain's tree head when one is due (or, with ``force``,
+        whenever entries are unsigned); return it, or None."""
         state = self.chains.get(chain)
-        if state is None or not self.checkpoint_due(state):
+        if state is None or state.frontier.size == state.checkpointed_size:
+            return None
+        if not force and not self.checkpoint_due(state):
             return None
         signed_at = datetime.now(timezone.utc)
         root, head = state.frontier.root().hex(), state.head.hex()

@@ -42,6 +42,7 @@ class AvroSchema:
     full_name: str
     parsed: Any
     fingerprint: bytes
+    plain: Any = None  # the same schema with logical types removed
 
     @classmethod
     def load(cls, path: Path, name: str) -> AvroSchema:
@@ -55,7 +56,16 @@ class AvroSchema:
             full_name=f"{raw.get('namespace', '')}.{raw['name']}".lstrip(".") if isinstance(raw, dict) else str(raw),
             parsed=parsed,
             fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+            plain=fastavro.parse_schema(_without_logical_types(raw), named_schemas={}),
         )
+
+
+def _without_logical_types(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {key: _without_logical_types(value) for key, value in schema.items() if key != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(item) for item in schema]
+    return schema
 
 
 class SchemaRegistry:
@@ -122,6 +132,22 @@ class SchemaRegistry:
         if body.tell() != len(data) - HEADER_SIZE:
             raise DecodeError(f"{len(data) - HEADER_SIZE - body.tell()} trailing bytes after the {writer.name} body")
         return writer, record
+
+    def decode_plain(self, data: bytes, expected: str) -> dict[str, Any] | None:
+        """Decode a message written with the current version of ``expected`` without
+        applying logical types: times stay integers and ids strings, which is several
+        times faster. Returns None for any other message; decode() handles those."""
+        schema = self._current[expected]
+        if data[:2] != MARKER or data[2:HEADER_SIZE] != schema.fingerprint:
+            return None
+        body = io.BytesIO(data[HEADER_SIZE:])
+        try:
+            record = fastavro.schemaless_reader(body, schema.plain, None)
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise DecodeError(f"corrupt {expected} body: {exc}") from exc
+        if body.tell() != len(data) - HEADER_SIZE:
+            raise DecodeError(f"{len(data) - HEADER_SIZE - body.tell()} trailing bytes after the {expected} body")
+        return record
 
 
 registry = SchemaRegistry()

@@ -56,18 +56,32 @@ def _clickhouse_time(value: datetime) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    """Encode the values JSON lacks: times, UUIDs and bytes."""
     if isinstance(value, datetime):
         return _clickhouse_time(value)
-    if isinstance(value, (uuid.UUID, bytes)):
-        return str(value) if isinstance(value, uuid.UUID) else value.hex()
-    return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot store a {type(value).__name__} in ClickHouse")
 
 
 class AuditStore(ABC):
-    @abstractmethod
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Insert rows in one statement, which ClickHouse applies atomically when
-        they fall into one partition; raises StoreError."""
+        """Insert rows in one statement, which ClickHouse applies atomically when they
+        fall into one partition; raises StoreError.
+
+        Both backends receive the same JSONCompactEachRow text, so a time may be a
+        datetime or ClickHouse's "seconds.fraction" string.
+        """
+        if not rows:
+            return
+        encode = json.JSONEncoder(separators=(",", ":"), default=_json_value).encode
+        self._insert_text(table, columns, "\n".join(encode(row) for row in rows))
+
+    @abstractmethod
+    def _insert_text(self, table: str, columns: Sequence[str], text: str) -> None:
+        """Insert JSONCompactEachRow text."""
 
     @abstractmethod
     def binary(self, sql: str) -> bytes:
@@ -109,14 +123,8 @@ class ChdbStore(AuditStore):
         self.execute("USE audit")
         check_schema(self, path)
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        lines = [
-            json.dumps({name: _json_value(value) for name, value in zip(columns, row)}, separators=(",", ":"))
-            for row in rows
-        ]
-        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + "\n".join(lines), None)
+    def _insert_text(self, table: str, columns: Sequence[str], text: str) -> None:
+        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONCompactEachRow\n" + text, None)
 
     def binary(self, sql: str) -> bytes:
         return self._run(sql, "RowBinary")
@@ -163,13 +171,11 @@ class ServerStore(AuditStore):
                 # applied by an administrator, and the inserts below show whether it was.
                 log.warning("could not apply the audit DDL on the server (%s); assuming it exists", exc)
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
+    def _insert_text(self, table: str, columns: Sequence[str], text: str) -> None:
         try:
-            self._client.insert(table, [list(row) for row in rows], column_names=list(columns))
+            self._client.raw_insert(table, list(columns), text.encode(), fmt="JSONCompactEachRow")
         except self._errors as exc:
-            raise StoreError(f"insert of {len(rows)} rows into {table} failed: {exc}") from exc
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
 
     def binary(self, sql: str) -> bytes:
         try:
