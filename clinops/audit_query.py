@@ -19,7 +19,7 @@ def run_audit_sql(settings: Settings, sql: str) -> QueryResult:
     """Run read-only SQL against the audit store.
 
     With CLICKHOUSE_URL set, the server runs it. Otherwise a running worker owns the
-    embedded store and runs it through its loopback endpoint; with no worker running,
+    embedded store and runs it through its loopback endpoint. With no worker running,
     this process opens the embedded store itself.
     """
     if settings.clickhouse_url is None and worker_health(settings.worker_port) is not None:

@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", formatter_class=defaults, help="create the catalogue's topics and list them")
     topics.set_defaults(handler=cmd_topics)
 
-    worker = commands.add_parser("worker", formatter_class=defaults, help="run the processors (pseudonymizer, scorer, audit sink)")
+    worker = commands.add_parser("worker", formatter_class=defaults, help="run the processors (pseudonymizer, scorer, audit writer)")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.add_argument("--stages", default="pseudonymizer,scorer,audit",
                         help="comma-separated stages to run: pseudonymizer, scorer, audit (the audit writer)")

@@ -204,6 +204,8 @@ def print_summary(settings: Settings, since: datetime, stats, counts: dict[str, 
     print()
     print("Try next (the store keeps this run):")
     print(f'  {command_name()} audit sql "SELECT action, count() FROM audit_events GROUP BY action"')
+    print(f"  {command_name()} audit verify")
+    print(f'  {command_name()} audit sql "SELECT * FROM alert_lifecycle LIMIT 10"')
 
 
 def command_name() -> str:

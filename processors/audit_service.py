@@ -1,7 +1,7 @@
 """Run the audit writer on a Kafka consumer thread inside the worker process.
 
 The writer uses a plain confluent-kafka consumer instead of a Faust agent, because its
-offsets live in the audit store with the rows: on assignment it seeks each partition to
+offsets live in the audit store with the rows. On assignment it seeks each partition to
 the offset after the last stored row, and it never commits offsets to Kafka.
 """
 

@@ -147,10 +147,12 @@ def prove(store: AuditStore, event_id: str) -> dict[str, Any]:
         raise ProofError(f"event {event_id} (chain {chain}, seq {seq}) is not covered by a signed checkpoint yet; retry after the next one")
     tree_size, root, head_hash, signed_micros, key_id, public_hex, signature_hex = covering[-1]
     tree_size = int(tree_size)
+
     blob = store.binary(f"SELECT {LEAF_SQL} FROM {AUDIT_TABLE} WHERE chain = {chain} AND seq < {tree_size} ORDER BY seq")
     leaves = [blob[i:i + 32] for i in range(0, len(blob), 32)]
     if len(leaves) != tree_size:
-        raise ProofError(f"chain {chain} holds {len(leaves)} of the {tree_size} entries its checkpoint covers; run `clinops audit verify`")
+        raise ProofError(f"chain {chain} is missing entries: {len(leaves)} of the {tree_size} its checkpoint covers; run `clinops audit verify`")
+
     return {
         "event_id": event_id,
         "chain": chain,

@@ -78,7 +78,7 @@ class ChainState:
 
 
 class ChainWriter:
-    """Chains and persists audit events; knows nothing of Kafka, so it is testable alone."""
+    """Chain and persist audit events, without Kafka, so that the logic is testable alone."""
 
     def __init__(self, store: AuditStore, signer: Signer, checkpoint_every: int = 10_000, checkpoint_interval_s: float = 10.0) -> None:
         self.store = store
