@@ -162,7 +162,7 @@ def cmd_audit_sql(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2, default=str))
     elif args.format == "csv":
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.columns)
         writer.writerows(result.rows)
     else:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,13 +28,15 @@ from clinops.cli import local_broker
 from clinops.progress import Progress
 from clinops.worker_client import query_worker, worker_health
 from schemas.errors import ClinopsError
+from schemas.codec import registry
 from schemas.models import DeteriorationAlert
 from streams.consoles.alerts import follow_alerts, format_alert
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sources.physionet import list_stays
-from streams.sources.replay import default_start, load_stays, replay
-from streams.topics import create_topics
+from streams.sources.pacing import FeedStats
+from streams.sources.replay import default_start, load_stays, merged_events, replay
+from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, create_topics
 
 # A cold worker imports River, chDB and Faust and joins its consumer group in 10-40 s
 # on 2 cores; 180 s covers a loaded CI machine.
@@ -43,7 +47,6 @@ MAX_ALERTS_SHOWN = 25
 
 
 def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
-    started_at = datetime.now(timezone.utc)
     broker = local_broker(settings) if settings.uses_local_broker else None
     started_broker = False
     worker: subprocess.Popen | None = None
@@ -64,34 +67,34 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
             )
         worker = start_worker(settings)
 
-        # 3. Alerts.
+        # 3. Alerts of this run's events.
+        stays = load_stays(list_stays(sample, limit))
+        run_id, start = uuid.uuid4().hex, default_start()
+        run = RunFilter.of(stays, start, run_id)
         stop_alerts = threading.Event()
         alerts: list[DeteriorationAlert] = []
-        follower = threading.Thread(
-            target=follow_run_alerts, args=(settings, started_at, alerts, stop_alerts), daemon=True
-        )
+        follower = threading.Thread(target=follow_run_alerts, args=(settings, run, alerts, stop_alerts), daemon=True)
         follower.start()
 
         # 4. Replay.
-        stays = load_stays(list_stays(sample, limit))
         rows = sum(len(stay.rows) for stay in stays)
         malformed = sum(len(stay.malformed) for stay in stays)
         print(f"Replaying {len(stays)} ICU stays ({rows} hourly rows) from {sample}")
         progress = Progress(rows + malformed, "replay")
         stats = replay(
-            stays, EventProducer(settings.bootstrap_servers), speed=None, start=default_start(),
-            run_id=uuid.uuid4().hex, on_event=lambda s: progress.update(s.rows + s.malformed),
+            stays, EventProducer(settings.bootstrap_servers), speed=None, start=start,
+            run_id=run_id, on_event=lambda s: progress.update(s.rows + s.malformed),
         )
         progress.close()
 
         # 5. Wait for the pipeline.
-        counts = wait_for_processing(settings, worker, started_at, stats.rows + stats.malformed, stats.outcomes, stats.stays)
+        counts = wait_for_processing(settings, worker, run, stats.rows + stats.malformed, stats.outcomes, stats.stays)
         time.sleep(1.0)  # let the follower print the last alerts
         stop_alerts.set()
         follower.join(timeout=5)
 
         # 6. Summary.
-        print_summary(settings, started_at, stats, counts, len(alerts))
+        print_summary(settings, run, stats, counts, len(alerts))
         return 0
     finally:
         if worker is not None:
@@ -132,11 +135,11 @@ def stop_worker(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def follow_run_alerts(settings: Settings, since: datetime, alerts: list[DeteriorationAlert], stop: threading.Event) -> None:
-    """Print the alerts raised by this run; older alerts on the topic are skipped."""
+def follow_run_alerts(settings: Settings, run: RunFilter, alerts: list[DeteriorationAlert], stop: threading.Event) -> None:
+    """Print the alerts raised by this run's events; other alerts on the topic are skipped."""
 
     def show(alert: DeteriorationAlert) -> None:
-        if alert.raised_at < since:
+        if str(alert.event_id) not in run.vitals:
             return
         alerts.append(alert)
         if len(alerts) <= MAX_ALERTS_SHOWN:
@@ -147,17 +150,51 @@ def follow_run_alerts(settings: Settings, since: datetime, alerts: list[Deterior
     follow_alerts(settings.bootstrap_servers, show, from_beginning=True, should_stop=stop.is_set)
 
 
-def run_counts(settings: Settings, since: datetime) -> dict[str, int]:
+@dataclass(frozen=True)
+class RunFilter:
+    """SQL conditions that select this run's audit rows, whatever else the store holds:
+    the event ids of its vitals and outcomes, and the digests of its bedside messages."""
+
+    vitals: frozenset[str]
+    vitals_ids: str
+    outcome_ids: str
+    bedside_digests: str
+
+    @classmethod
+    def of(cls, stays: list, start: datetime, run_id: str) -> RunFilter:
+        vitals, outcomes, digests = [], [], []
+        for event in merged_events(stays, start, run_id):
+            if event.topic is BEDSIDE_VITALS:
+                vitals.append(str(registry.decode(event.value)[1]["event_id"]))
+                digests.append(hashlib.sha256(event.value).hexdigest())
+            elif event.topic is CLINICAL_OUTCOMES:
+                outcomes.append(str(registry.decode(event.value)[1]["event_id"]))
+
+        def quoted(values: list[str]) -> str:
+            return ", ".join(f"'{value}'" for value in values) or "''"
+
+        return cls(frozenset(vitals), quoted(vitals), quoted(outcomes), quoted(digests))
+
+    def condition(self) -> str:
+        event_id = "JSONExtractString(details, 'event_id')"
+        return (
+            f"(action IN ('vitals.pseudonymized', 'risk.scored', 'alert.raised') AND {event_id} IN ({self.vitals_ids}))"
+            f" OR (action IN ('outcome.pseudonymized', 'outcome.received') AND {event_id} IN ({self.outcome_ids}))"
+            f" OR (action = 'model.performance' AND JSONExtractString(details, 'outcome_event_id') IN ({self.outcome_ids}))"
+            f" OR (action = 'input.rejected' AND input_sha256 IN ({self.bedside_digests}))"
+        )
+
+
+def run_counts(settings: Settings, run: RunFilter) -> dict[str, int]:
     result = query_worker(
         settings.worker_port,
-        "SELECT action, count() FROM audit_events "
-        f"WHERE recorded_at >= toDateTime64('{since:%Y-%m-%d %H:%M:%S}', 6, 'UTC') GROUP BY action",
+        f"SELECT action, count() FROM audit_events WHERE {run.condition()} GROUP BY action",
     )
     return {action: int(count) for action, count in result.rows}
 
 
 def wait_for_processing(
-    settings: Settings, worker: subprocess.Popen, since: datetime, rows: int, outcomes: int, stays: int
+    settings: Settings, worker: subprocess.Popen, run: RunFilter, rows: int, outcomes: int, stays: int
 ) -> dict[str, int]:
     """Poll the audit store until every row is scored or rejected, every outcome is
     received, and every discharge has reported the model's performance."""
@@ -167,7 +204,7 @@ def wait_for_processing(
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise ClinopsError(f"the worker exited with code {worker.returncode}; see {settings.data_dir / 'demo-worker.log'}")
-        counts = run_counts(settings, since)
+        counts = run_counts(settings, run)
         done = counts.get("risk.scored", 0) + counts.get("input.rejected", 0) + counts.get("outcome.received", 0)
         progress.update(done)
         if done >= rows + outcomes and counts.get("model.performance", 0) >= stays:
@@ -178,11 +215,10 @@ def wait_for_processing(
     raise ClinopsError(f"the pipeline did not finish within {PROCESSING_TIMEOUT_S:.0f} s: {counts}")
 
 
-def print_summary(settings: Settings, since: datetime, stats, counts: dict[str, int], alerts_seen: int) -> None:
+def print_summary(settings: Settings, run: RunFilter, stats: FeedStats, counts: dict[str, int], alerts_seen: int) -> None:
     performance = query_worker(
         settings.worker_port,
-        "SELECT details FROM audit_events WHERE action = 'model.performance' "
-        f"AND recorded_at >= toDateTime64('{since:%Y-%m-%d %H:%M:%S}', 6, 'UTC') "
+        f"SELECT details FROM audit_events WHERE action = 'model.performance' AND ({run.condition()}) "
         "ORDER BY JSONExtractUInt(details, 'labels') DESC LIMIT 1",
     )
     metrics = json.loads(performance.rows[0][0]) if performance.rows else {}

@@ -145,7 +145,7 @@ class ScorerStage:
             actor=STAGE, action="alert.raised", subject_type="alert", subject_id=str(alert.alert_id),
             input_bytes=message.value, occurred_at=event.observed_at,
             details={
-                "pseudonym": event.pseudonym, "severity": severity.value, "reasons": reasons,
+                "event_id": str(event.event_id), "pseudonym": event.pseudonym, "severity": severity.value, "reasons": reasons,
                 "news2": risk.news2, "model_risk": risk.model_risk, "model_version": risk.model_version,
             },
         )
@@ -200,6 +200,7 @@ class ScorerStage:
             actor=STAGE, action="model.performance", subject_type="model", subject_id=self.model.version,
             input_bytes=input_bytes, occurred_at=event.occurred_at,
             details={
+                "outcome_event_id": str(event.event_id),
                 "labels": self.model.learned,
                 "positives": self.model.positives,
                 "model_auroc": self.model_auroc.value(),

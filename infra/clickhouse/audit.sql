@@ -54,7 +54,7 @@ ORDER BY (chain, tree_size)
 -- Views for the questions auditors ask; docs/audit.md explains each with examples.
 -- Everything that happened to one patient, including alerts about them:
 --   SELECT * FROM audit.patient_timeline(pseudonym = 'p-...')
-CREATE VIEW IF NOT EXISTS audit.patient_timeline AS
+CREATE OR REPLACE VIEW audit.patient_timeline AS
 SELECT occurred_at, recorded_at, actor, action, subject_type, subject_id, details, chain, seq
 FROM audit.audit_events
 WHERE (subject_type = 'patient' AND subject_id = {pseudonym:String})
@@ -62,7 +62,8 @@ WHERE (subject_type = 'patient' AND subject_id = {pseudonym:String})
 ORDER BY occurred_at, chain, seq
 ;
 -- Each alert from raising to the clinician's response and the patient's outcome.
-CREATE VIEW IF NOT EXISTS audit.alert_lifecycle AS
+-- Response and onset columns are NULL when there is none (Nullable, so LEFT JOIN keeps NULL).
+CREATE OR REPLACE VIEW audit.alert_lifecycle AS
 SELECT
     raised.subject_id AS alert_id,
     JSONExtractString(raised.details, 'pseudonym') AS pseudonym,
@@ -76,23 +77,22 @@ SELECT
 FROM (SELECT subject_id, occurred_at, details FROM audit.audit_events WHERE action = 'alert.raised') AS raised
 LEFT JOIN
 (
-    SELECT subject_id, min(occurred_at) AS responded_at, argMin(action, occurred_at) AS response,
-           argMin(actor, occurred_at) AS clinician
+    SELECT subject_id, toNullable(min(occurred_at)) AS responded_at,
+           toNullable(argMin(action, occurred_at)) AS response, toNullable(argMin(actor, occurred_at)) AS clinician
     FROM audit.audit_events
     WHERE subject_type = 'alert' AND action IN ('alert.acknowledged', 'alert.overridden', 'alert.escalated')
     GROUP BY subject_id
 ) AS response ON response.subject_id = raised.subject_id
 LEFT JOIN
 (
-    SELECT subject_id AS pseudonym, min(occurred_at) AS onset_at
+    SELECT subject_id AS pseudonym, toNullable(min(occurred_at)) AS onset_at
     FROM audit.audit_events
     WHERE action = 'outcome.received' AND JSONExtractString(details, 'outcome') = 'SEPSIS_ONSET'
     GROUP BY subject_id
 ) AS onset ON onset.pseudonym = JSONExtractString(raised.details, 'pseudonym')
-SETTINGS join_use_nulls = 1
 ;
 -- Which model version made which automated decisions, and when.
-CREATE VIEW IF NOT EXISTS audit.model_decisions AS
+CREATE OR REPLACE VIEW audit.model_decisions AS
 SELECT JSONExtractString(details, 'model_version') AS model_version, action,
        count() AS decisions, min(occurred_at) AS first_at, max(occurred_at) AS last_at
 FROM audit.audit_events
@@ -100,14 +100,14 @@ WHERE action IN ('risk.scored', 'alert.raised')
 GROUP BY model_version, action
 ;
 -- Who re-identified which patient, for which alert and why.
-CREATE VIEW IF NOT EXISTS audit.reidentifications AS
+CREATE OR REPLACE VIEW audit.reidentifications AS
 SELECT occurred_at, actor AS clinician, action, subject_id AS pseudonym,
        JSONExtractString(details, 'alert_id') AS alert_id, JSONExtractString(details, 'reason') AS reason
 FROM audit.audit_events
 WHERE action IN ('patient.reidentified', 'reidentification.refused')
 ;
 -- Drift findings and the model's measured performance over time.
-CREATE VIEW IF NOT EXISTS audit.drift_history AS
+CREATE OR REPLACE VIEW audit.drift_history AS
 SELECT occurred_at, action, subject_id, details,
        JSONExtractFloat(details, 'model_auroc') AS model_auroc,
        JSONExtractFloat(details, 'news2_auroc') AS news2_auroc
