@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
+import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -175,7 +177,7 @@ class Worker:
         if created:
             log.info("created %d topics from the catalogue", len(created))
         url = self.settings.clickhouse_url.get_secret_value() if self.settings.clickhouse_url else None
-        self.store = open_store(url, self.settings.store_dir)
+        self.store = open_store(url, self.settings.store_dir, self.settings.audit_retention_years)
         log.info("audit store open (%s)", "ClickHouse server" if url else f"embedded chDB at {self.settings.store_dir}")
         if "audit" in self.stages:
             writer = ChainWriter(
@@ -183,7 +185,11 @@ class Worker:
                 checkpoint_every=self.settings.audit_checkpoint_every,
                 checkpoint_interval_s=self.settings.audit_checkpoint_interval_s,
             )
-            self.audit_writer = AuditWriterService(writer, self.settings.bootstrap_servers, f"{self.settings.app_id}-audit-writer")
+            self.audit_writer = AuditWriterService(
+                writer, self.settings.bootstrap_servers, f"{self.settings.app_id}-audit-writer",
+                # One id per host and data folder: the same writer after a restart.
+                instance_id=f"{socket.gethostname()}-{hashlib.sha256(str(self.settings.data_dir.resolve()).encode()).hexdigest()[:12]}",
+            )
             self.audit_writer.start()
 
     def close(self) -> None:

@@ -28,12 +28,17 @@ POLL_TIMEOUT_S = 0.2
 
 
 class AuditWriterService:
-    def __init__(self, writer: ChainWriter, bootstrap_servers: str, group_id: str) -> None:
+    def __init__(self, writer: ChainWriter, bootstrap_servers: str, group_id: str, instance_id: str) -> None:
         self.writer = writer
         self.producer = EventProducer(bootstrap_servers)
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap_servers,
             "group.id": group_id,
+            # Static membership: a writer restarted after a crash takes its partitions
+            # back at once, instead of waiting for the dead member's session to expire.
+            "group.instance.id": instance_id,
+            # A writer that stops heartbeating for 10 s hands its partitions to another.
+            "session.timeout.ms": 10_000,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "logger": logging.getLogger("librdkafka"),

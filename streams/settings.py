@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     alert_rearm_hours: float = Field(
         default=3.0, description="Hours of event time below every alert threshold before a patient can alert again."
     )
+    audit_retention_years: int = Field(
+        default=10, description="Years an audit row is kept after it was recorded (the EU AI Act requires at least half a year)."
+    )
     audit_checkpoint_every: int = Field(default=10_000, description="Audit entries per chain between signed checkpoints.")
     audit_checkpoint_interval_s: float = Field(
         default=10.0, description="Seconds after which new audit entries get a signed checkpoint even if fewer."

@@ -206,8 +206,15 @@ def check_schema(store: AuditStore, location: object) -> None:
         )
 
 
-def open_store(clickhouse_url: str | None, embedded_path: Path) -> AuditStore:
-    """Open the server store when a URL is given, else the embedded one."""
-    if clickhouse_url:
-        return ServerStore(clickhouse_url)
-    return ChdbStore(embedded_path)
+DEFAULT_RETENTION_YEARS = 10  # the TTL written in audit.sql
+
+
+def open_store(clickhouse_url: str | None, embedded_path: Path, retention_years: int = DEFAULT_RETENTION_YEARS) -> AuditStore:
+    """Open the server store when a URL is given, else the embedded one, and apply the
+    audit retention when it differs from the DDL's default."""
+    store: AuditStore = ServerStore(clickhouse_url) if clickhouse_url else ChdbStore(embedded_path)
+    if retention_years != DEFAULT_RETENTION_YEARS:
+        if retention_years < 1:
+            raise StoreError(f"audit retention must be at least 1 year, got {retention_years}")
+        store.execute(f"ALTER TABLE {AUDIT_TABLE} MODIFY TTL toDateTime(recorded_at) + INTERVAL {int(retention_years)} YEAR")
+    return store

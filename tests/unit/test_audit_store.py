@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streams.records import audit_event
-from streams.sinks.audit_store import ChdbStore
+from streams.sinks.audit_store import ChdbStore, StoreError
 from streams.sinks.sql_guard import ReadOnlyQueryError, read_only_query
 
 
@@ -69,3 +69,15 @@ def test_read_only_setting_blocks_table_functions(store: ChdbStore, tmp_path: Pa
     secret.write_text("do not read")
     with pytest.raises(Exception, match="readonly"):
         store.query(f"SELECT * FROM file('{secret}', 'LineAsString')")
+
+
+def test_retention_is_configurable(store: ChdbStore) -> None:
+    from streams.sinks.audit_store import open_store
+
+    # chDB reuses the process's one store folder, so this reopens the shared store.
+    reopened = open_store(None, store.path, retention_years=7)
+    (ddl,) = reopened.execute("SELECT create_table_query FROM system.tables WHERE database = 'audit' AND name = 'audit_events'").rows[0]
+    assert "toIntervalYear(7)" in ddl or "INTERVAL 7 YEAR" in ddl
+    reopened.execute("ALTER TABLE audit.audit_events MODIFY TTL toDateTime(recorded_at) + INTERVAL 10 YEAR")
+    with pytest.raises(StoreError, match="at least 1 year"):
+        open_store(None, store.path, retention_years=0)
