@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     sql = audit_commands.add_parser("sql", formatter_class=defaults, help="run one read-only SQL statement (table audit_events)")
     sql.add_argument("sql", help='for example "SELECT action, count() FROM audit_events GROUP BY action"')
-    sql.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    sql.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
     sql.set_defaults(handler=cmd_audit_sql)
     verify = audit_commands.add_parser("verify", help="recompute every audit chain and check the signed checkpoints")
     verify.set_defaults(handler=cmd_audit_verify)
@@ -280,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (such as `head`) closed the pipe; stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.pseudonymizer import PseudonymizerStage
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
+from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sinks.audit_store import AuditStore, open_store
 from streams.topics import AUDIT_EVENTS, CATALOGUE, create_topics
@@ -37,6 +38,10 @@ from streams.topics import AUDIT_EVENTS, CATALOGUE, create_topics
 log = logging.getLogger(__name__)
 
 STAGES = ("pseudonymizer", "scorer", "audit")
+# Stages take up to this many events at a time, or what arrived within the window, and
+# produce their outputs through confluent-kafka (librdkafka) in one go.
+STAGE_BATCH = 500
+STAGE_BATCH_WINDOW_S = 0.05
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -78,6 +83,7 @@ class Worker:
             stream_buffer_maxsize=4096,
         )
         self.store: AuditStore | None = None
+        self.producer = EventProducer(settings.bootstrap_servers)
         self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings))
         policy = AlertPolicy(
             news2_medium=settings.alert_news2_medium,
@@ -105,20 +111,28 @@ class Worker:
         return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
 
     async def _send(self, outputs: list[Output]) -> None:
+        self._produce(outputs)
+        await self._flush()
+
+    def _produce(self, outputs: list[Output]) -> None:
         for output in outputs:
             if output.topic.name == "dead.letters":
                 self.counts["dead-letters"] += 1
-            await self._topics[output.topic.name].send(key=output.key.encode(), value=output.event)
+            self.producer.send(output.topic, output.key, output.value)
+
+    async def _flush(self) -> None:
+        """Wait until the broker has every output, before Faust may commit the inputs."""
+        await asyncio.get_running_loop().run_in_executor(None, self.producer.flush)
 
     def _add_stage_agent(self, stage: PseudonymizerStage | ScorerStage) -> None:
         channel = self._raw_channel(*(spec.name for spec in stage.inputs))
 
         async def process(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                message = event.message
-                outputs = stage.handle(to_input(message, event.value))
-                self.counts[stage.name] += 1
-                await self._send(outputs)
+            async for events in stream.take_events(STAGE_BATCH, within=STAGE_BATCH_WINDOW_S):
+                for event in events:
+                    self._produce(stage.handle(to_input(event.message, event.value)))
+                self.counts[stage.name] += len(events)
+                await self._flush()
 
         self.app.agent(channel, name=stage.name)(process)
 

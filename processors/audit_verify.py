@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from processors.audit_chain import LEAF_SQL, MerkleFrontier, chain_hash, genesis_hash, inclusion_proof
+from processors.audit_chain import LEAF_SQL, MerkleFrontier, chain_hash, genesis_hash, inclusion_proof, merkle_root
 from processors.audit_writer import checkpoint_message
 from processors.signing import verify_signature
 from schemas.errors import ClinopsError
@@ -54,7 +54,8 @@ class VerifyReport:
         lines = []
         for chain in self.chains:
             if chain.problem is None:
-                lines.append(f"chain {chain.chain}: ok, {chain.entries} entries, {chain.checkpoints} signed checkpoints verified")
+                noun = "checkpoint" if chain.checkpoints == 1 else "checkpoints"
+                lines.append(f"chain {chain.chain}: ok, {chain.entries} entries, {chain.checkpoints} signed {noun} verified")
             else:
                 lines.append(f"chain {chain.chain}: FAILED at seq {chain.first_bad_seq}: {chain.problem}")
         return lines
@@ -152,6 +153,8 @@ def prove(store: AuditStore, event_id: str) -> dict[str, Any]:
     leaves = [blob[i:i + 32] for i in range(0, len(blob), 32)]
     if len(leaves) != tree_size:
         raise ProofError(f"chain {chain} is missing entries: {len(leaves)} of the {tree_size} its checkpoint covers; run `clinops audit verify`")
+    if merkle_root(leaves).hex() != root:
+        raise ProofError(f"chain {chain} no longer matches its signed checkpoint at size {tree_size}; run `clinops audit verify`")
 
     return {
         "event_id": event_id,

@@ -207,3 +207,11 @@ def test_proof_of_unknown_event_is_clear_error(chdb_store: ChdbStore) -> None:
         prove(chdb_store, "00000000-0000-0000-0000-000000000000")
     with pytest.raises(ProofError, match="not an event id"):
         prove(chdb_store, "nonsense")
+
+
+def test_proof_refused_for_edited_chain(chdb_store: ChdbStore, signer: Signer, chain: int) -> None:
+    write_chain(chdb_store, signer, chain, 12, checkpoint_every=10)
+    event_id, = chdb_store.execute(f"SELECT toString(event_id) FROM audit_events WHERE chain = {chain} AND seq = 0").rows[0]
+    mutate(chdb_store, f"ALTER TABLE audit_events UPDATE details = '{{}}' WHERE chain = {chain} AND seq = 7")
+    with pytest.raises(ProofError, match="no longer matches its signed checkpoint"):
+        prove(chdb_store, event_id)
