@@ -30,7 +30,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,7 @@ from schemas.codec import registry  # noqa: E402
 from streams.producer import EventProducer  # noqa: E402
 from streams.sources.physionet import list_stays  # noqa: E402
 from streams.sources.replay import load_stays, merged_events, replay  # noqa: E402
+from streams.topic_reader import read_topic  # noqa: E402
 from streams.topics import ALERTS, BEDSIDE_VITALS, RISK_SCORES, create_topics  # noqa: E402
 
 BROKER_PORT = 49092
@@ -49,33 +50,34 @@ WORKER_PORT = 46066
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "physionet2019" / "training_setB"
 
 
-def read_all(bootstrap: str, topic: str) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
-    partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    messages, positions = [], {p: 0 for p in partitions}
-    deadline = time.monotonic() + 120
-    while any(positions[p] < ends[p] for p in partitions) and time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error():
-            continue
-        messages.append(message)
-        positions[message.partition()] = message.offset() + 1
-    consumer.close()
-    return messages
+def produce(producer: Producer, topic: str, key: bytes | None, value: bytes) -> None:
+    """Produce one message, waiting for room when librdkafka's local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value)
+            break
+        except BufferError:
+            producer.poll(0.05)
+    producer.poll(0)
+
+
+BASELINE_REPEATS = 10
 
 
 def baseline(bootstrap: str, values: list[bytes]) -> float:
-    """Events per second of a plain confluent-kafka loop that consumes and produces each event."""
+    """Events per second of a plain confluent-kafka loop that consumes and produces each event.
+
+    The events are repeated BASELINE_REPEATS times: one pass of a 500-stay replay takes
+    a tenth of a second, too short for a stable rate.
+    """
+    values = values * BASELINE_REPEATS
     source, sink = f"bench.in.{uuid.uuid4().hex[:6]}", f"bench.out.{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(source, 3, 1), NewTopic(sink, 3, 1)]).values():
         future.result()
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all", "enable.idempotence": True})
     for value in values:
-        producer.produce(source, value=value)
-        producer.poll(0)
+        produce(producer, source, None, value)
     producer.flush()
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
@@ -86,8 +88,7 @@ def baseline(bootstrap: str, values: list[bytes]) -> float:
         if message is None or message.error():
             continue
         started = started or time.perf_counter()
-        producer.produce(sink, key=message.key(), value=message.value())
-        producer.poll(0)
+        produce(producer, sink, message.key(), message.value())
         done += 1
     producer.flush()
     elapsed = time.perf_counter() - started
@@ -128,14 +129,14 @@ def percentiles(values: list[float]) -> dict[str, float]:
 def latencies(bootstrap: str, run_event_ids: set[str]) -> dict[str, dict[str, float]]:
     """Milliseconds from each bedside event's produce time to its score's and alert's."""
     produced = {}
-    for message in read_all(bootstrap, BEDSIDE_VITALS.name):
+    for message in read_topic(bootstrap, BEDSIDE_VITALS.name):
         event_id = str(registry.decode(message.value())[1]["event_id"])
         if event_id in run_event_ids:
             produced[event_id] = message.timestamp()[1]
     result = {}
     for name, topic in (("score", RISK_SCORES.name), ("alert", ALERTS.name)):
         samples = []
-        for message in read_all(bootstrap, topic):
+        for message in read_topic(bootstrap, topic):
             event_id = str(registry.decode(message.value())[1]["event_id"])
             if event_id in produced:
                 samples.append(message.timestamp()[1] - produced[event_id])
@@ -144,9 +145,9 @@ def latencies(bootstrap: str, run_event_ids: set[str]) -> dict[str, dict[str, fl
 
 
 def throughput(bootstrap: str, run_event_ids: set[str]) -> tuple[float, int]:
-    first = min(m.timestamp()[1] for m in read_all(bootstrap, BEDSIDE_VITALS.name)
+    first = min(m.timestamp()[1] for m in read_topic(bootstrap, BEDSIDE_VITALS.name)
                 if str(registry.decode(m.value())[1]["event_id"]) in run_event_ids)
-    scores = [m.timestamp()[1] for m in read_all(bootstrap, RISK_SCORES.name)
+    scores = [m.timestamp()[1] for m in read_topic(bootstrap, RISK_SCORES.name)
               if str(registry.decode(m.value())[1]["event_id"]) in run_event_ids]
     return len(scores) / ((max(scores) - first) / 1000), len(scores)
 

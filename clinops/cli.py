@@ -187,6 +187,41 @@ def cmd_audit_prove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.audit_query import run_audit_sql
+    from clinops.privacy_scan import (
+        IDENTIFIED_TOPICS, findings_from_store, identifiers_from_messages, scan_logs, scan_topic_messages,
+        scanned_topics, store_queries,
+    )
+    from streams.topic_reader import read_topic
+
+    require_broker(settings)
+    identified = [m.value() for topic in sorted(IDENTIFIED_TOPICS - {"dead.letters"})
+                  for m in read_topic(settings.bootstrap_servers, topic)]
+    identifiers = identifiers_from_messages(identified)
+    if not identifiers:
+        print("No identified events are retained, so there is nothing to search for.")
+        return 0
+
+    findings = []
+    messages = 0
+    for topic in scanned_topics():
+        values = [m.value() + b"\n" + (m.key() or b"") for m in read_topic(settings.bootstrap_servers, topic)]
+        messages += len(values)
+        findings += scan_topic_messages(topic, values, identifiers)
+    for place, sql, needles in store_queries(identifiers):
+        findings += findings_from_store(place, run_audit_sql(settings, sql), needles, identifiers)
+    log_findings, log_files = scan_logs(settings.data_dir, identifiers)
+    findings += log_findings
+
+    print(f"Searched for {len(identifiers)} identifiers in {len(scanned_topics())} topics ({messages} messages), "
+          f"the audit tables and {log_files} log files.")
+    for finding in findings:
+        print("  FOUND " + finding.line())
+    print(f"privacy scan: {len(findings)} findings")
+    return 1 if findings else 0
+
+
 def render_table(columns: list[str], rows: list[list[object]]) -> str:
     cells = [[str(value) for value in row] for row in rows]
     widths = [max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)]
@@ -258,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     prove = audit_commands.add_parser("prove", help="print an inclusion proof of one audit event (JSON)")
     prove.add_argument("event_id", help="the audit event's id (a UUID)")
     prove.set_defaults(handler=cmd_audit_prove)
+
+    privacy = commands.add_parser("privacy", help="privacy checks")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    scan = privacy_commands.add_parser(
+        "scan", help="search every topic after the pseudonymizer, the audit tables and the logs for identifiers"
+    )
+    scan.set_defaults(handler=cmd_privacy_scan)
 
     demo = commands.add_parser("demo", formatter_class=defaults, help="run the whole system on the bundled PhysioNet sample")
     demo.add_argument("--sample", default=str(Path(__file__).resolve().parents[1] / "data" / "physionet2019-sample"),

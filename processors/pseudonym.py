@@ -74,14 +74,24 @@ def pseudonym(record_number: str, key: PseudonymKey) -> str:
     return "p-" + digest[:24]
 
 
+def device_pseudonym(device_id: str, key: PseudonymKey) -> str:
+    """Return the keyed pseudonym of a monitor's serial number.
+
+    >>> device_pseudonym("mon-0a0b0c", PseudonymKey.from_secret(bytes(range(32))))[:2]
+    'd-'
+    """
+    digest = hmac.new(key.secret, b"device:" + device_id.strip().encode(), hashlib.sha256).hexdigest()
+    return "d-" + digest[:16]
+
+
 def age_band(birth_date: date, at: datetime) -> str:
-    """Return the age at ``at`` in ten-year bands, with 90 and over as one band.
+    """Return the age at ``at`` in five-year bands, with 90 and over as one band.
 
     Ages over 89 are grouped because they are rare enough to identify a patient.
 
     >>> from datetime import timezone
     >>> age_band(date(1950, 6, 1), datetime(2026, 5, 31, tzinfo=timezone.utc)), age_band(date(1920, 1, 1), datetime(2026, 1, 1, tzinfo=timezone.utc))
-    ('70-79', '90+')
+    ('75-79', '90+')
     """
     day = at.date()
     age = day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
@@ -89,5 +99,5 @@ def age_band(birth_date: date, at: datetime) -> str:
         raise ValueError("birth date is after the observation")
     if age >= 90:
         return "90+"
-    low = age // 10 * 10
-    return f"{low}-{low + 9}"
+    low = age // 5 * 5
+    return f"{low}-{low + 4}"

@@ -3,7 +3,7 @@
 For each identified message:
 1. decode the Avro message and validate it (plausible vitals, timezone-aware time);
 2. replace the record number with its keyed pseudonym and the birth date with an
-   age band, and drop the name, bed and device;
+   age band and the monitor's serial with its pseudonym, and drop the name and bed;
 3. emit the pseudonymized event keyed by pseudonym, and an audit event.
 A message that fails step 1 becomes a dead letter with an ``input.rejected`` audit event.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from processors.messages import Input, Output, reject
-from processors.pseudonym import PseudonymKey, age_band, pseudonym
+from processors.pseudonym import PseudonymKey, age_band, device_pseudonym, pseudonym
 from schemas.errors import DecodeError
 from schemas.models import BedsideVitals, ClinicalOutcome, PseudonymizedOutcome, PseudonymizedVitals
 from streams.records import audit_event
@@ -51,6 +51,7 @@ class PseudonymizerStage:
             age_band=age_band(event.birth_date, event.observed_at),
             sex=event.sex,
             ward=event.ward,
+            device=device_pseudonym(event.device_id, self.key),
             observed_at=event.observed_at,
             consciousness=event.consciousness,
             supplemental_oxygen=event.supplemental_oxygen,

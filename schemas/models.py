@@ -42,6 +42,12 @@ VITAL_RANGES: dict[str, tuple[float, float]] = {
 }
 VITAL_NAMES = tuple(VITAL_RANGES)
 
+# Hospital record numbers and monitor serials are 4 to 32 letters, digits and inner
+# hyphens. Anything else (empty, spaces, control characters) is a feed fault, and the
+# pseudonym of a malformed value would silently split one patient in two.
+RECORD_NUMBER_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{2,30})[A-Za-z0-9]$"
+DEVICE_ID_PATTERN = RECORD_NUMBER_PATTERN
+
 
 def _vital(name: str) -> Any:
     low, high = VITAL_RANGES[name]
@@ -111,13 +117,13 @@ class BedsideVitals(VitalSigns):
 
     event_id: uuid.UUID
     source: str = Field(min_length=1)
-    record_number: str = Field(min_length=1)
+    record_number: str = Field(pattern=RECORD_NUMBER_PATTERN)
     patient_name: str = Field(min_length=1)
     birth_date: date
     sex: str | None = Field(default=None, pattern="^[FM]$")
     ward: str = Field(min_length=1)
     bed: str
-    device_id: str
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN)
     observed_at: UtcDatetime
 
 
@@ -131,6 +137,7 @@ class PseudonymizedVitals(VitalSigns):
     age_band: str | None = None
     sex: str | None = None
     ward: str
+    device: str | None = None
     observed_at: UtcDatetime
 
 
@@ -171,7 +178,7 @@ class ClinicalOutcome(Event):
 
     event_id: uuid.UUID
     source: str
-    record_number: str = Field(min_length=1)
+    record_number: str = Field(pattern=RECORD_NUMBER_PATTERN)
     outcome: OutcomeKind
     occurred_at: UtcDatetime
 

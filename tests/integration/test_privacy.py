@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
+
 import pytest
 
+from schemas.models import RiskScore
+from streams.producer import EventProducer
+from streams.settings import PROJECT_ROOT
 from streams.sources.identities import Identity, synthesize_identity
 from streams.sources.replay import admission_time
-from streams.topics import CATALOGUE, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS
+from streams.topics import BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, DEAD_LETTERS, RISK_SCORES
 from tests.integration.conftest import REPLAY_START, Replayed, RunningWorker
 from tests.integration.helpers import audit_rows, read_topic, wait_for
 
@@ -62,3 +69,30 @@ def test_no_identifier_in_worker_log(replayed: Replayed, worker: RunningWorker, 
     assert "audit store open" in log_text, "the worker log is not where the test looks"
     for identifier in identifier_strings(identities):
         assert identifier not in log_text
+
+
+def run_scan(worker: RunningWorker) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "clinops.cli", "privacy", "scan"], env=worker.env,
+                          capture_output=True, text=True, timeout=300, check=False, cwd=PROJECT_ROOT)
+
+
+def test_privacy_scan_finds_nothing_after_replay(replayed: Replayed, worker: RunningWorker) -> None:
+    result = run_scan(worker)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "privacy scan: 0 findings" in result.stdout
+    assert "Searched for" in result.stdout
+
+
+def test_privacy_scan_finds_planted_identifier(replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+    # Runs last in this module: it leaves a leaked record number in risk.scores.
+    leaked = RiskScore(event_id=uuid.uuid4(), pseudonym=identities[3].record_number, observed_at=REPLAY_START,
+                       news2=1, news2_parameters=5, news2_partial=True, news2_red_flag=False,
+                       model_risk=None, model_version="planted", late=False)
+    producer = EventProducer(worker.settings.bootstrap_servers)
+    producer.send(RISK_SCORES, "planted", leaked)
+    producer.flush()
+
+    result = run_scan(worker)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FOUND topic risk.scores: 1 x record number" in result.stdout
+    assert identities[3].record_number not in result.stdout

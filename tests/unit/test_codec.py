@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import fastavro
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -111,3 +113,16 @@ def test_vital_ranges_cover_every_vital_field() -> None:
     schema = json.loads((AVRO_DIR / "pseudonymized_vitals.avsc").read_text())
     double_fields = {f["name"] for f in schema["fields"] if f["type"] == ["null", "double"]}
     assert double_fields == set(VITAL_RANGES)
+
+
+def test_version_one_pseudonymized_vitals_still_decode() -> None:
+    # Version 1 lacked the device pseudonym; the current model reads it as None.
+    old = SchemaRegistry(AVRO_DIR / "history").schema("pseudonymized_vitals@1")
+    record = {"event_id": uuid.UUID(int=3), "source": "s", "pseudonym": "p-1", "key_id": "k", "age_band": None,
+              "sex": None, "ward": "MICU", "observed_at": datetime(2026, 1, 1, tzinfo=UTC), "heart_rate": 80.0}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, old.parsed, {**{f["name"]: None for f in old.parsed["fields"]}, **record})
+    message = b"\xc3\x01" + old.fingerprint + body.getvalue()
+    event = PseudonymizedVitals.from_avro(message)
+    assert event.device is None
+    assert event.heart_rate == 80.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.pseudonym import KeyStoreError, PseudonymKey, age_band, load_or_create_key, pseudonym
+from processors.pseudonym import KeyStoreError, PseudonymKey, age_band, device_pseudonym, load_or_create_key, pseudonym
 
 
 def test_pseudonym_is_hmac_sha256(key: PseudonymKey) -> None:
@@ -54,9 +54,10 @@ def test_corrupt_key_store_is_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("birth", "at", "band"),
     [
-        (date(1956, 6, 2), date(2026, 6, 1), "60-69"),
-        (date(1956, 6, 1), date(2026, 6, 1), "70-79"),
-        (date(2008, 1, 1), date(2026, 1, 1), "10-19"),
+        (date(1956, 6, 2), date(2026, 6, 1), "65-69"),
+        (date(1956, 6, 1), date(2026, 6, 1), "70-74"),
+        (date(2008, 1, 1), date(2026, 1, 1), "15-19"),
+        (date(1937, 1, 2), date(2026, 1, 1), "85-89"),
         (date(1936, 1, 1), date(2026, 1, 1), "90+"),
         (date(1926, 1, 1), date(2026, 1, 1), "90+"),
     ],
@@ -68,3 +69,10 @@ def test_age_band(birth: date, at: date, band: str) -> None:
 def test_birth_after_observation_rejected() -> None:
     with pytest.raises(ValueError, match="after the observation"):
         age_band(date(2027, 1, 1), datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+def test_device_pseudonym_is_keyed(key: PseudonymKey) -> None:
+    other = PseudonymKey.from_secret(bytes(32))
+    assert device_pseudonym("mon-0a0b0c", key).startswith("d-")
+    assert device_pseudonym("mon-0a0b0c", key) != device_pseudonym("mon-0a0b0c", other)
+    assert device_pseudonym("mon-0a0b0c", key) != pseudonym("mon-0a0b0c", key)[2:]

@@ -102,7 +102,8 @@ def test_pseudonymizer_drops_identifiers(key: PseudonymKey) -> None:
     outputs = PseudonymizerStage(key).handle(bedside())
     (clean,) = by_topic(outputs, "vitals.pseudonymized")
     assert clean.pseudonym == pseudonym(IDENTITY["record_number"], key)
-    assert clean.age_band == "70-79"
+    assert clean.age_band == "70-74"
+    assert clean.device is not None and clean.device.startswith("d-")
     for output in outputs:
         for value in ("H55501234", "Ines", "Virtanen", "1951-03-09", "MICU-04", "mon-0a0b0c"):
             assert value.encode() not in output.value
@@ -121,6 +122,22 @@ def test_pseudonymizer_rejects_implausible_vital(key: PseudonymKey, field: str, 
     assert field in letter.reason
     assert str(value) in letter.reason
     assert json.loads(audit.details)["error_type"] == error_type
+    assert by_topic(outputs, "vitals.pseudonymized") == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("record_number", ""), ("record_number", "H 5550"), ("record_number", "H555\n01234"), ("device_id", "")],
+)
+def test_pseudonymizer_rejects_malformed_identifier(key: PseudonymKey, field: str, value: str) -> None:
+    record = {"event_id": uuid.uuid4(), "source": "t", **IDENTITY, "ward": "MICU", "bed": "b",
+              "device_id": "mon-0a0b0c", "observed_at": T0, field: value}
+    outputs = PseudonymizerStage(key).handle(Input("bedside.vitals", 0, 3, None, registry.encode("bedside_vitals", record)))
+    (letter,) = by_topic(outputs, "dead.letters")
+    (audit,) = by_topic(outputs, "audit.events")
+    assert field in letter.reason
+    assert letter.error_type == "validation"
+    assert audit.action == "input.rejected"
     assert by_topic(outputs, "vitals.pseudonymized") == []
 
 
