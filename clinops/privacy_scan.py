@@ -1,8 +1,8 @@
 """``clinops privacy scan``: look for direct identifiers where none may be.
 
-The scan is exact, not a pattern guess: it collects the identifiers that actually
+The scan is exact, not a pattern guess. It collects the identifiers that actually
 entered the system (record numbers, names, birth dates, monitor serials) from the
-identified topics, then searches for each of them in every topic after the
+identified topics. Then it searches for each of them in every topic after the
 pseudonymizer, in the audit store's tables, and in the log files of the data folder.
 Findings name the place and the kind of identifier, never the identifier itself.
 
