@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clinops.worker_client import query_worker, worker_health  # noqa: E402
+from clinops.worker_client import query_worker  # noqa: E402
+from clinops.worker_process import start_worker, stop_worker  # noqa: E402
 from infra.kafka.launcher import LocalBroker  # noqa: E402
 from schemas.codec import registry  # noqa: E402
 from streams.producer import EventProducer  # noqa: E402
@@ -96,17 +96,10 @@ def baseline(bootstrap: str, values: list[bytes]) -> float:
     return done / elapsed
 
 
-def start_worker(bootstrap: str, data_dir: Path) -> subprocess.Popen:
+def start_bench_worker(bootstrap: str, data_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLINOPS_DATA_DIR": str(data_dir),
            "CLINOPS_WORKER_PORT": str(WORKER_PORT), "CLINOPS_APP_ID": f"bench-{uuid.uuid4().hex[:6]}"}
-    log = open(data_dir / "worker.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "clinops.cli", "worker", "--loglevel", "warning"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    while worker_health(WORKER_PORT) is None:
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited; see {data_dir / 'worker.log'}")
-        time.sleep(0.5)
-    return process
+    return start_worker(env, WORKER_PORT, data_dir / "worker.log", "--loglevel", "warning", cwd=ROOT)
 
 
 def wait_scored(expected: int, timeout_s: float = 1800) -> None:
@@ -213,7 +206,7 @@ def main() -> None:
             baseline_eps = baseline(bootstrap, [e.value for e in vitals_events])
 
             print(f"2. full-speed replay of {len(stays)} stays", file=sys.stderr)
-            worker = start_worker(bootstrap, root)
+            worker = start_bench_worker(bootstrap, root)
             stats = replay(stays, EventProducer(bootstrap), speed=None, start=start, run_id=run_id)
             wait_scored(stats.rows + stats.malformed)
             system_eps, scored = throughput(bootstrap, run_ids)
@@ -233,8 +226,7 @@ def main() -> None:
             per_patient = memory_per_patient()
         finally:
             if worker is not None:
-                worker.send_signal(signal.SIGTERM)
-                worker.wait(timeout=60)
+                stop_worker(worker)
             broker.stop()
 
     result = {

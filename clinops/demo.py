@@ -14,19 +14,19 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from clinops.cli import local_broker
 from clinops.progress import Progress
 from clinops.worker_client import query_worker, worker_health
+from clinops.worker_process import start_worker, stop_worker
 from schemas.errors import ClinopsError
 from schemas.codec import registry
 from schemas.models import DeteriorationAlert
@@ -38,9 +38,6 @@ from streams.sources.pacing import FeedStats
 from streams.sources.replay import default_start, load_stays, merged_events, replay
 from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, create_topics
 
-# A cold worker imports River, chDB and Faust and joins its consumer group in 10-40 s
-# on 2 cores; 180 s covers a loaded CI machine.
-WORKER_START_TIMEOUT_S = 180.0
 # Processing the bundled sample takes seconds; this bounds a stuck pipeline.
 PROCESSING_TIMEOUT_S = 300.0
 MAX_ALERTS_SHOWN = 25
@@ -65,7 +62,7 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
                 f"a worker already responds on port {settings.worker_port}; stop it first, "
                 "because the demo runs its own worker to report on one clean run"
             )
-        worker = start_worker(settings)
+        worker = start_demo_worker(settings)
 
         # 3. Alerts of this run's events.
         stays = load_stays(list_stays(sample, limit))
@@ -104,35 +101,10 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
             print("Stopped the local Kafka broker.")
 
 
-def start_worker(settings: Settings) -> subprocess.Popen:
+def start_demo_worker(settings: Settings) -> subprocess.Popen:
     log_path = settings.data_dir / "demo-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"Starting the worker (log: {log_path})...")
-    with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "clinops.cli", "worker", "--loglevel", "warning"],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ.copy(),
-        )
-    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ClinopsError(f"the worker exited with code {process.returncode}; see {log_path}")
-        if worker_health(settings.worker_port) is not None:
-            return process
-        time.sleep(0.5)
-    process.terminate()
-    raise ClinopsError(f"the worker did not respond within {WORKER_START_TIMEOUT_S:.0f} s; see {log_path}")
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    return start_worker(os.environ, settings.worker_port, log_path, "--loglevel", "warning")
 
 
 def follow_run_alerts(settings: Settings, run: RunFilter, alerts: list[DeteriorationAlert], stop: threading.Event) -> None:

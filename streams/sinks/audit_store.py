@@ -216,5 +216,12 @@ def open_store(clickhouse_url: str | None, embedded_path: Path, retention_years:
     if retention_years != DEFAULT_RETENTION_YEARS:
         if retention_years < 1:
             raise StoreError(f"audit retention must be at least 1 year, got {retention_years}")
-        store.execute(f"ALTER TABLE {AUDIT_TABLE} MODIFY TTL toDateTime(recorded_at) + INTERVAL {int(retention_years)} YEAR")
+        ttl = f"ALTER TABLE {AUDIT_TABLE} MODIFY TTL toDateTime(recorded_at) + INTERVAL {int(retention_years)} YEAR"
+        try:
+            store.execute(ttl)
+        except StoreError as exc:
+            if not clickhouse_url:
+                raise
+            # The server's writer account may not alter tables; an administrator must.
+            log.warning("could not set the audit retention on the server (%s); run as an administrator: %s", exc, ttl)
     return store

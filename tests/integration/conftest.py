@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from clinops.worker_client import worker_health
+from clinops.worker_process import start_worker, stop_worker
+from schemas.errors import ClinopsError
 from infra.kafka.launcher import LocalBroker
 from schemas.codec import registry
 from streams.producer import EventProducer
@@ -34,8 +31,6 @@ from tests.integration.helpers import audit_rows, wait_for
 
 TEST_BROKER_PORT = int(os.environ.get("CLINOPS_TEST_BROKER_PORT", "39092"))
 TEST_WORKER_PORT = int(os.environ.get("CLINOPS_TEST_WORKER_PORT", "36066"))
-# A cold worker imports Faust, River and chDB and joins its group in 10-40 s on 2 cores.
-WORKER_START_TIMEOUT_S = 180.0
 
 
 REPLAY_START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -86,27 +81,14 @@ def worker(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     create_topics(bootstrap_servers)
     log_path = data_dir / "worker.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "clinops.cli", "worker"],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT,
-        )
     try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-        while worker_health(TEST_WORKER_PORT) is None:
-            if process.poll() is not None:
-                pytest.fail(f"worker exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"worker did not answer within {WORKER_START_TIMEOUT_S:.0f} s")
-            time.sleep(0.5)
+        process = start_worker(env, TEST_WORKER_PORT, log_path, cwd=PROJECT_ROOT)
+    except ClinopsError as exc:
+        pytest.fail(str(exc))
+    try:
         yield RunningWorker(settings, env, log_path)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_worker(process)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from clinops.worker_client import query_worker, worker_health
+from clinops.worker_process import stop_worker
 from processors.audit_chain import canonical_bytes, leaf_hash
 from processors.signing import verify_signature
 from schemas.models import AuditEvent
@@ -77,6 +78,7 @@ def test_prove_unknown_event_fails_clearly(worker: RunningWorker) -> None:
 
 
 def start_audit_writer(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start an audit-only worker without waiting for it, so kills can land during start-up."""
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, "-m", "clinops.cli", "worker", "--stages", "audit"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
@@ -153,11 +155,7 @@ def test_sigkill_loses_and_repeats_nothing(bootstrap_servers: str, tmp_path: Pat
         result = run_cli(env, "audit", "verify")
         assert result.returncode == 0, result.stdout + result.stderr
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_worker(process)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from processors.discharges import MAX_HOLD
 from processors.scorer import IDLE_FLUSH_S, ScorerStage
 from processors.risk_model import RiskModel
 from schemas.codec import registry
-from schemas.models import AuditEvent, DeadLetter, DeteriorationAlert, PseudonymizedOutcome, PseudonymizedVitals, RiskScore
+from schemas.models import PseudonymizedOutcome, PseudonymizedVitals
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
