@@ -187,11 +187,64 @@ def cmd_audit_prove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, timezone
+
+    from processors.app import open_vault
+    from streams.producer import EventProducer
+    from streams.records import audit_event
+    from streams.topics import AUDIT_EVENTS
+
+    require_broker(settings)
+    create_topics(settings.bootstrap_servers)
+    vault = open_vault(settings)
+    try:
+        erased = vault.erase(args.record_number)
+    finally:
+        vault.close()
+    # The audit event names the now unlinkable pseudonym and never the record number.
+    now = datetime.now(timezone.utc)
+    event = audit_event(actor=args.by, action="patient.erased", subject_type="patient", subject_id=erased,
+                        input_bytes=f"erase:{erased}:{now.isoformat()}".encode(), occurred_at=now,
+                        details={"reason": args.reason, "policy": "new events get a new pseudonym"})
+    producer = EventProducer(settings.bootstrap_servers)
+    producer.send(AUDIT_EVENTS, erased, event)
+    producer.flush()
+    print(f"Erased: the pseudonym {erased} can no longer be linked to its record number. Audit event {event.event_id}.")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, timezone
+
+    from processors.app import open_vault
+    from streams.producer import EventProducer
+    from streams.records import audit_event
+    from streams.topics import AUDIT_EVENTS
+
+    require_broker(settings)
+    create_topics(settings.bootstrap_servers)
+    vault = open_vault(settings)
+    try:
+        old_id, new_id = vault.rotate()
+    finally:
+        vault.close()
+    now = datetime.now(timezone.utc)
+    event = audit_event(actor=args.by, action="keys.rotated", subject_type="key", subject_id=new_id,
+                        input_bytes=f"rotate:{old_id}:{new_id}".encode(), occurred_at=now,
+                        details={"old_key_id": old_id, "new_key_id": new_id})
+    producer = EventProducer(settings.bootstrap_servers)
+    producer.send(AUDIT_EVENTS, new_id, event)
+    producer.flush()
+    print(f"Rotated the vault's index key: {old_id} destroyed, {new_id} current. Pseudonyms are unchanged.")
+    return 0
+
+
 def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.audit_query import run_audit_sql
     from clinops.privacy_scan import (
-        IDENTIFIED_TOPICS, findings_from_store, identifiers_from_messages, scan_logs, scan_topic_messages,
-        scanned_topics, store_queries,
+        IDENTIFIED_TOPICS, findings_from_store, identifiers_from_messages, identifiers_from_vault, scan_logs,
+        scan_topic_messages, scanned_topics, store_queries,
     )
     from streams.topic_reader import read_topic
 
@@ -199,6 +252,7 @@ def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
     identified = [m.value() for topic in sorted(IDENTIFIED_TOPICS - {"dead.letters"})
                   for m in read_topic(settings.bootstrap_servers, topic)]
     identifiers = identifiers_from_messages(identified)
+    identifiers.update(identifiers_from_vault(settings))
     if not identifiers:
         print("No identified events are retained, so there is nothing to search for.")
         return 0
@@ -300,6 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
         "scan", help="search every topic after the pseudonymizer, the audit tables and the logs for identifiers"
     )
     scan.set_defaults(handler=cmd_privacy_scan)
+    erase = privacy_commands.add_parser("erase", help="honour an erasure request: make the patient's pseudonym unlinkable")
+    erase.add_argument("record_number", help="the patient's record number")
+    erase.add_argument("--by", required=True, help="who carries out the request (recorded in the audit trail)")
+    erase.add_argument("--reason", default="GDPR Art. 17 erasure request", help="why (recorded in the audit trail)")
+    erase.set_defaults(handler=cmd_privacy_erase)
+
+    keys = commands.add_parser("keys", help="manage the pseudonym vault's keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_commands.add_parser("rotate", help="replace the vault's index key; pseudonyms stay the same")
+    rotate.add_argument("--by", required=True, help="who rotates (recorded in the audit trail)")
+    rotate.set_defaults(handler=cmd_keys_rotate)
 
     demo = commands.add_parser("demo", formatter_class=defaults, help="run the whole system on the bundled PhysioNet sample")
     demo.add_argument("--sample", default=str(Path(__file__).resolve().parents[1] / "data" / "physionet2019-sample"),

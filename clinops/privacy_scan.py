@@ -65,6 +65,28 @@ def identifiers_from_messages(values: Iterable[bytes]) -> dict[str, str]:
     return {identifier: kind for identifier, kind in found.items() if identifier.strip()}
 
 
+def identifiers_from_vault(settings: object) -> dict[str, str]:
+    """Return identifier -> kind for every patient the vault knows, including those whose
+    identified events have left the topics."""
+    from processors.app import open_vault
+
+    vault = open_vault(settings)  # type: ignore[arg-type]
+    try:
+        identities = vault.identities().values()
+    finally:
+        vault.close()
+    found: dict[str, str] = {}
+    for identity in identities:
+        found[identity.record_number] = "record number"
+        if identity.name:
+            found[identity.name] = "name"
+        if identity.birth_date:
+            found[identity.birth_date.isoformat()] = "birth date"
+        if identity.device_id:
+            found[identity.device_id] = "device serial"
+    return found
+
+
 def search_blob(place: str, blob: bytes, identifiers: dict[str, str]) -> list[Finding]:
     """Find each identifier in ``blob`` (message bytes or log text).
 

@@ -28,6 +28,7 @@ from processors.labels import LabelJoiner
 from processors.messages import Input, Output
 from processors.pseudonym import PseudonymKey, load_or_create_key
 from processors.signing import load_or_create_signer, trusted_public_keys
+from processors.vault import Vault, load_master_key
 from processors.pseudonymizer import PseudonymizerStage
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
@@ -54,6 +55,11 @@ def to_input(message: Any, value: bytes) -> Input:
     """Convert a Faust message (timestamp in seconds since the epoch) to a stage input."""
     timestamp = datetime.fromtimestamp(message.timestamp, tz=timezone.utc) if message.timestamp else None
     return Input(message.topic, message.partition, message.offset, message.key, value, timestamp)
+
+
+def open_vault(settings: Settings) -> Vault:
+    master = settings.master_key.get_secret_value() if settings.master_key else None
+    return Vault(settings.keys_dir / "vault.sqlite3", load_master_key(settings.keys_dir, master))
 
 
 def pseudonym_key(settings: Settings) -> PseudonymKey:
@@ -85,7 +91,8 @@ class Worker:
         )
         self.store: AuditStore | None = None
         self.producer = EventProducer(settings.bootstrap_servers)
-        self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings))
+        self.vault = open_vault(settings)
+        self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings), self.vault)
         policy = AlertPolicy(
             news2_medium=settings.alert_news2_medium,
             news2_high=settings.alert_news2_high,
@@ -102,6 +109,8 @@ class Worker:
         if "scorer" in stages:
             self._add_stage_agent(self.scorer)
             self._add_idle_flush()
+        if "pseudonymizer" in stages:
+            self._add_vault_refresh()
         self._add_web_views()
 
     def _raw_channel(self, *names: str) -> faust.TopicT:
@@ -132,6 +141,13 @@ class Worker:
                 await self._flush()
 
         self.app.agent(channel, name=stage.name)(process)
+
+    def _add_vault_refresh(self) -> None:
+        async def refresh() -> None:
+            self.vault.refresh()
+
+        # An erasure or key rotation by `clinops` reaches this worker within 2 s.
+        self.app.timer(interval=2.0, name="vault-refresh")(refresh)
 
     def _add_idle_flush(self) -> None:
         async def flush() -> None:

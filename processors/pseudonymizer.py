@@ -2,7 +2,7 @@
 
 For each identified message:
 1. decode the Avro message and validate it (plausible vitals, timezone-aware time);
-2. replace the record number with its keyed pseudonym and the birth date with an
+2. replace the record number with the patient's pseudonym from the vault and the birth date with an
    age band and the monitor's serial with its pseudonym, and drop the name and bed;
 3. emit the pseudonymized event keyed by pseudonym, and an audit event.
 A message that fails step 1 becomes a dead letter with an ``input.rejected`` audit event.
@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 
 from processors.messages import Input, Output, reject
-from processors.pseudonym import PseudonymKey, age_band, device_pseudonym, pseudonym
+from processors.pseudonym import PseudonymKey, age_band, device_pseudonym
+from processors.vault import Identity, Vault
 from schemas.errors import DecodeError
 from schemas.models import BedsideVitals, ClinicalOutcome, PseudonymizedOutcome, PseudonymizedVitals
 from streams.records import audit_event
@@ -28,8 +29,9 @@ class PseudonymizerStage:
     name = STAGE
     inputs = (BEDSIDE_VITALS, CLINICAL_OUTCOMES)
 
-    def __init__(self, key: PseudonymKey) -> None:
+    def __init__(self, key: PseudonymKey, vault: Vault) -> None:
         self.key = key
+        self.vault = vault
 
     def handle(self, message: Input) -> list[Output]:
         try:
@@ -42,12 +44,12 @@ class PseudonymizerStage:
             return reject(STAGE, message, exc)
 
     def _vitals(self, event: BedsideVitals, message: Input) -> list[Output]:
-        subject = pseudonym(event.record_number, self.key)
+        subject = self.vault.pseudonym(Identity(event.record_number, event.patient_name, event.birth_date, event.device_id))
         clean = PseudonymizedVitals(
             event_id=event.event_id,
             source=event.source,
             pseudonym=subject,
-            key_id=self.key.key_id,
+            key_id=self.vault.key_id,
             age_band=age_band(event.birth_date, event.observed_at),
             sex=event.sex,
             ward=event.ward,
@@ -60,23 +62,23 @@ class PseudonymizerStage:
         audit = audit_event(
             actor=STAGE, action="vitals.pseudonymized", subject_type="patient", subject_id=subject,
             input_bytes=message.value, occurred_at=event.observed_at,
-            details={"event_id": str(event.event_id), "key_id": self.key.key_id, "source": event.source},
+            details={"event_id": str(event.event_id), "key_id": self.vault.key_id, "source": event.source},
         )
         return [Output.of(VITALS_PSEUDONYMIZED, subject, clean), Output.of(AUDIT_EVENTS, subject, audit)]
 
     def _outcome(self, event: ClinicalOutcome, message: Input) -> list[Output]:
-        subject = pseudonym(event.record_number, self.key)
+        subject = self.vault.pseudonym(Identity(event.record_number))
         clean = PseudonymizedOutcome(
             event_id=event.event_id,
             source=event.source,
             pseudonym=subject,
-            key_id=self.key.key_id,
+            key_id=self.vault.key_id,
             outcome=event.outcome,
             occurred_at=event.occurred_at,
         )
         audit = audit_event(
             actor=STAGE, action="outcome.pseudonymized", subject_type="patient", subject_id=subject,
             input_bytes=message.value, occurred_at=event.occurred_at,
-            details={"event_id": str(event.event_id), "outcome": event.outcome.value, "key_id": self.key.key_id},
+            details={"event_id": str(event.event_id), "outcome": event.outcome.value, "key_id": self.vault.key_id},
         )
         return [Output.of(OUTCOMES_PSEUDONYMIZED, subject, clean), Output.of(AUDIT_EVENTS, subject, audit)]

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=None,
         description="Base64 pseudonymization key. Unset: a key generated once into the data folder's key store.",
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 32-byte key that encrypts the pseudonym vault. Unset: one generated into the key folder.",
+    )
     alert_news2_medium: int = Field(default=5, description="NEWS2 aggregate that raises a MEDIUM alert.")
     alert_news2_high: int = Field(default=7, description="NEWS2 aggregate that raises a HIGH alert.")
     alert_model_risk: float = Field(default=0.6, description="Model probability that raises an alert.")

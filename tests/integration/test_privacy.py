@@ -96,3 +96,37 @@ def test_privacy_scan_finds_planted_identifier(replayed: Replayed, worker: Runni
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FOUND topic risk.scores: 1 x record number" in result.stdout
     assert identities[3].record_number not in result.stdout
+
+
+def test_erasure_keeps_audit_chain_verifying(replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+    target = identities[5]
+    port = worker.settings.worker_port
+    known = {identity.record_number: pseudonym for pseudonym, identity in vault_identities(worker).items()}
+    erased = known[target.record_number]
+
+    result = subprocess.run([sys.executable, "-m", "clinops.cli", "privacy", "erase", target.record_number, "--by", "dpo-1"],
+                            env=worker.env, capture_output=True, text=True, timeout=120, check=False, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert erased in result.stdout
+    assert target.record_number not in result.stdout
+
+    assert erased not in vault_identities(worker)
+    rows = wait_for(lambda: audit_rows(port, f"SELECT actor, details FROM audit_events WHERE action = 'patient.erased' AND subject_id = '{erased}'"), bool)
+    assert rows[0][0] == "dpo-1"
+    assert target.record_number not in rows[0][1]
+    # The pseudonym's audit history stays, and the chain still verifies.
+    assert audit_rows(port, f"SELECT count() FROM audit_events WHERE subject_id = '{erased}'")[0][0] > 1
+    wait_for(lambda: audit_rows(port, "SELECT count() FROM checkpoints")[0][0], lambda n: int(n) > 0)
+    verify = subprocess.run([sys.executable, "-m", "clinops.cli", "audit", "verify"], env=worker.env,
+                            capture_output=True, text=True, timeout=300, check=False, cwd=PROJECT_ROOT)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def vault_identities(worker: RunningWorker) -> dict:
+    from processors.app import open_vault
+
+    vault = open_vault(worker.settings)
+    try:
+        return vault.identities()
+    finally:
+        vault.close()

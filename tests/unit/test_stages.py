@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from processors.alerting import AlertPolicy
 from processors.labels import LabelJoiner
 from processors.messages import Input, Output
-from processors.pseudonym import PseudonymKey, pseudonym
+from processors.pseudonym import PseudonymKey
+from processors.vault import Identity, Vault
 from processors.pseudonymizer import PseudonymizerStage
 from processors.discharges import MAX_HOLD
 from processors.scorer import IDLE_FLUSH_S, ScorerStage
@@ -51,12 +54,17 @@ def by_topic(outputs: list[Output], topic: str) -> list:
     return [o.event for o in outputs if o.topic.name == topic]
 
 
+def make_pseudonymizer(key: PseudonymKey) -> PseudonymizerStage:
+    folder = Path(tempfile.mkdtemp(prefix="vault-"))
+    return PseudonymizerStage(key, Vault(folder / "vault.sqlite3", bytes(32)))
+
+
 def make_scorer() -> ScorerStage:
     return ScorerStage(AlertPolicy(), LabelJoiner(), RiskModel(warmup_labels=5))
 
 
 STAGES = {
-    "pseudonymizer": (lambda: PseudonymizerStage(PseudonymKey.from_secret(bytes(range(32)))), lambda: bedside()),
+    "pseudonymizer": (lambda: make_pseudonymizer(PseudonymKey.from_secret(bytes(range(32)))), lambda: bedside()),
     "scorer": (make_scorer, lambda: vitals(0)),
 }
 
@@ -99,9 +107,11 @@ def test_contract_outputs_are_valid_avro(stage_case) -> None:
 
 
 def test_pseudonymizer_drops_identifiers(key: PseudonymKey) -> None:
-    outputs = PseudonymizerStage(key).handle(bedside())
+    stage = make_pseudonymizer(key)
+    outputs = stage.handle(bedside())
     (clean,) = by_topic(outputs, "vitals.pseudonymized")
-    assert clean.pseudonym == pseudonym(IDENTITY["record_number"], key)
+    assert clean.pseudonym == stage.vault.pseudonym(Identity(IDENTITY["record_number"]))
+    assert clean.pseudonym.startswith("p-")
     assert clean.age_band == "70-74"
     assert clean.device is not None and clean.device.startswith("d-")
     for output in outputs:
@@ -115,7 +125,7 @@ def test_pseudonymizer_drops_identifiers(key: PseudonymKey) -> None:
     [("spo2", 0.97, "implausible_value"), ("spo2", 200.0, "implausible_value"), ("temperature", 99.0, "implausible_value")],
 )
 def test_pseudonymizer_rejects_implausible_vital(key: PseudonymKey, field: str, value: float, error_type: str) -> None:
-    outputs = PseudonymizerStage(key).handle(bedside(**{field: value}))
+    outputs = make_pseudonymizer(key).handle(bedside(**{field: value}))
     (letter,) = by_topic(outputs, "dead.letters")
     (audit,) = by_topic(outputs, "audit.events")
     assert letter.error_type == error_type
@@ -132,7 +142,7 @@ def test_pseudonymizer_rejects_implausible_vital(key: PseudonymKey, field: str, 
 def test_pseudonymizer_rejects_malformed_identifier(key: PseudonymKey, field: str, value: str) -> None:
     record = {"event_id": uuid.uuid4(), "source": "t", **IDENTITY, "ward": "MICU", "bed": "b",
               "device_id": "mon-0a0b0c", "observed_at": T0, field: value}
-    outputs = PseudonymizerStage(key).handle(Input("bedside.vitals", 0, 3, None, registry.encode("bedside_vitals", record)))
+    outputs = make_pseudonymizer(key).handle(Input("bedside.vitals", 0, 3, None, registry.encode("bedside_vitals", record)))
     (letter,) = by_topic(outputs, "dead.letters")
     (audit,) = by_topic(outputs, "audit.events")
     assert field in letter.reason
@@ -144,7 +154,7 @@ def test_pseudonymizer_rejects_malformed_identifier(key: PseudonymKey, field: st
 def test_pseudonymizer_reason_never_quotes_identifier(key: PseudonymKey) -> None:
     record = {"event_id": uuid.uuid4(), "source": "t", **IDENTITY, "record_number": "", "ward": "MICU", "bed": "b",
               "device_id": "d", "observed_at": T0, "patient_name": "Ines Virtanen"}
-    outputs = PseudonymizerStage(key).handle(Input("bedside.vitals", 0, 0, None, registry.encode("bedside_vitals", record)))
+    outputs = make_pseudonymizer(key).handle(Input("bedside.vitals", 0, 0, None, registry.encode("bedside_vitals", record)))
     (letter,) = by_topic(outputs, "dead.letters")
     assert "record_number" in letter.reason
     assert "Virtanen" not in letter.reason
