@@ -66,7 +66,9 @@ class AuditWriterService:
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Sign what this writer chained before another writer takes the partition over.
         for partition in partitions:
+            self._publish(self.writer.checkpoint(partition.partition, force=True), partition.partition)
             self.writer.chains.pop(partition.partition, None)
 
     def _run(self) -> None:
@@ -78,17 +80,20 @@ class AuditWriterService:
             self.error = exc
             log.exception("the audit writer stopped on an error")
         finally:
+            if self.error is None:
+                # A clean stop signs what is still unsigned, so the trail ends on a
+                # checkpoint. It must come first: closing the consumer revokes the chains.
+                self._checkpoint(force=True)
             self._consumer.close()
-        if self.error is None:
-            # A clean stop signs what is still unsigned, so the trail ends on a checkpoint.
-            self._checkpoint(force=True)
-        self.producer.flush()
+            self.producer.flush()
 
     def _checkpoint(self, force: bool = False) -> None:
         for chain in list(self.writer.chains):
-            record = self.writer.checkpoint(chain, force=force)
-            if record is not None:
-                self.producer.send(AUDIT_CHECKPOINTS, str(chain), checkpoint_event(record))
+            self._publish(self.writer.checkpoint(chain, force=force), chain)
+
+    def _publish(self, record: dict[str, object] | None, chain: int) -> None:
+        if record is not None:
+            self.producer.send(AUDIT_CHECKPOINTS, str(chain), checkpoint_event(record))
 
     def _poll_once(self) -> None:
         messages = self._consumer.consume(BATCH_MESSAGES, POLL_TIMEOUT_S)

@@ -157,6 +157,14 @@ def test_sigkill_loses_and_repeats_nothing(bootstrap_servers: str, tmp_path: Pat
     finally:
         stop_worker(process)
 
+    # A clean stop signs every entry: each chain's newest checkpoint covers all its rows.
+    coverage = run_cli(env, "audit", "sql", "--format", "json",
+                       "SELECT chain, count() AS rows, (SELECT max(tree_size) FROM checkpoints AS c WHERE c.chain = e.chain) "
+                       "FROM audit_events AS e GROUP BY chain")
+    assert coverage.returncode == 0, coverage.stderr
+    for chain, rows, signed in json.loads(coverage.stdout)["rows"]:
+        assert int(signed) == int(rows), f"chain {chain}: {rows} rows, newest checkpoint covers {signed}"
+
 
 @pytest.mark.parametrize(
     "view",
