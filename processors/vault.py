@@ -8,7 +8,7 @@ follow, and they are why pseudonyms are random rather than computed from a key:
 - Rotation keeps continuity. ``rotate`` draws a new index key, re-indexes every
   patient and destroys the old key; each patient keeps the same pseudonym.
 - Erasure is crypto-shredding. ``erase`` deletes the patient's row, the only link
-  between the record number and the random pseudonym, so no key the system holds can
+  between the record number and the random pseudonym, so no key the system keeps can
   recompute it. Audit rows keep the pseudonym, so the audit chain still verifies.
 
 Index keys and identities are encrypted with AES-256-GCM under a master key from
