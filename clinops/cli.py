@@ -174,7 +174,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.audit_query import run_verify
 
     report = run_verify(settings)
-    for line in report["lines"] or ["the audit store holds no chain yet"]:
+    for line in report["lines"] or ["the audit store contains no chain yet"]:
         print(line)
     print("audit verify: " + ("passed" if report["ok"] else "FAILED"))
     return 0 if report["ok"] else 1
@@ -187,13 +187,26 @@ def cmd_audit_prove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
+def record_admin_action(settings: Settings, actor: str, action: str, subject_type: str, subject_id: str,
+                        details: dict[str, str]) -> uuid.UUID:
+    """Send the audit event of an administrative action to the audit topic; return its id."""
     from datetime import datetime, timezone
 
-    from processors.app import open_vault
     from streams.producer import EventProducer
     from streams.records import audit_event
     from streams.topics import AUDIT_EVENTS
+
+    now = datetime.now(timezone.utc)
+    event = audit_event(actor=actor, action=action, subject_type=subject_type, subject_id=subject_id,
+                        input_bytes=f"{action}:{subject_id}:{now.isoformat()}".encode(), occurred_at=now, details=details)
+    producer = EventProducer(settings.bootstrap_servers)
+    producer.send(AUDIT_EVENTS, subject_id, event)
+    producer.flush()
+    return event.event_id
+
+
+def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
+    from processors.app import open_vault
 
     require_broker(settings)
     create_topics(settings.bootstrap_servers)
@@ -203,24 +216,14 @@ def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         vault.close()
     # The audit event names the now unlinkable pseudonym and never the record number.
-    now = datetime.now(timezone.utc)
-    event = audit_event(actor=args.by, action="patient.erased", subject_type="patient", subject_id=erased,
-                        input_bytes=f"erase:{erased}:{now.isoformat()}".encode(), occurred_at=now,
-                        details={"reason": args.reason, "policy": "new events get a new pseudonym"})
-    producer = EventProducer(settings.bootstrap_servers)
-    producer.send(AUDIT_EVENTS, erased, event)
-    producer.flush()
-    print(f"Erased: the pseudonym {erased} can no longer be linked to its record number. Audit event {event.event_id}.")
+    event_id = record_admin_action(settings, args.by, "patient.erased", "patient", erased,
+                                   {"reason": args.reason, "policy": "new events get a new pseudonym"})
+    print(f"Erased: the pseudonym {erased} can no longer be linked to its record number. Audit event {event_id}.")
     return 0
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime, timezone
-
     from processors.app import open_vault
-    from streams.producer import EventProducer
-    from streams.records import audit_event
-    from streams.topics import AUDIT_EVENTS
 
     require_broker(settings)
     create_topics(settings.bootstrap_servers)
@@ -229,13 +232,7 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
         old_id, new_id = vault.rotate()
     finally:
         vault.close()
-    now = datetime.now(timezone.utc)
-    event = audit_event(actor=args.by, action="keys.rotated", subject_type="key", subject_id=new_id,
-                        input_bytes=f"rotate:{old_id}:{new_id}".encode(), occurred_at=now,
-                        details={"old_key_id": old_id, "new_key_id": new_id})
-    producer = EventProducer(settings.bootstrap_servers)
-    producer.send(AUDIT_EVENTS, new_id, event)
-    producer.flush()
+    record_admin_action(settings, args.by, "keys.rotated", "key", new_id, {"old_key_id": old_id, "new_key_id": new_id})
     print(f"Rotated the vault's index key: {old_id} destroyed, {new_id} current. Pseudonyms are unchanged.")
     return 0
 

@@ -124,7 +124,7 @@ def follow_run_alerts(settings: Settings, run: RunFilter, alerts: list[Deteriora
 
 @dataclass(frozen=True)
 class RunFilter:
-    """SQL conditions that select this run's audit rows, whatever else the store holds:
+    """SQL conditions that select this run's audit rows, whatever else the store contains:
     the event ids of its vitals and outcomes, and the digests of its bedside messages."""
 
     vitals: frozenset[str]

@@ -66,7 +66,7 @@ def identifiers_from_messages(values: Iterable[bytes]) -> dict[str, str]:
 
 
 def identifiers_from_vault(settings: object) -> dict[str, str]:
-    """Return identifier -> kind for every patient the vault knows, including those whose
+    """Return identifier -> kind for every patient in the vault, including those whose
     identified events have left the topics."""
     from processors.app import open_vault
 

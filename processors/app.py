@@ -2,8 +2,8 @@
 
 Every agent reads raw bytes and decodes them itself, so that a bad message becomes a
 dead letter instead of an exception inside Faust. Outputs go out in batches through a
-confluent-kafka producer, which costs far less per message than Faust's own producer;
-the ``clinops-avro`` codec stays registered for agents that send event models.
+confluent-kafka producer, which costs far less per message than Faust's own producer.
+The ``clinops-avro`` codec stays registered for agents that send event models.
 """
 
 from __future__ import annotations
@@ -86,13 +86,14 @@ class Worker:
             producer_acks=-1,
             consumer_auto_offset_reset="earliest",
             topic_partitions=CATALOGUE[0].partitions,
-            # One event in flight per partition keeps each patient's events in order.
+            # Events Faust buffers per partition ahead of the agent; room for several batches.
             stream_buffer_maxsize=4096,
         )
         self.store: AuditStore | None = None
         self.producer = EventProducer(settings.bootstrap_servers)
-        self.vault = open_vault(settings)
-        self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings), self.vault)
+        # The vault and keys are opened only by a worker that pseudonymizes.
+        self.vault = open_vault(settings) if "pseudonymizer" in stages else None
+        self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings), self.vault) if self.vault is not None else None
         policy = AlertPolicy(
             news2_medium=settings.alert_news2_medium,
             news2_high=settings.alert_news2_high,
@@ -104,7 +105,7 @@ class Worker:
         self.audit_writer: AuditWriterService | None = None
         self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 
-        if "pseudonymizer" in stages:
+        if self.pseudonymizer is not None:
             self._add_stage_agent(self.pseudonymizer)
         if "scorer" in stages:
             self._add_stage_agent(self.scorer)
@@ -143,8 +144,11 @@ class Worker:
         self.app.agent(channel, name=stage.name)(process)
 
     def _add_vault_refresh(self) -> None:
+        vault = self.vault
+        assert vault is not None
+
         async def refresh() -> None:
-            self.vault.refresh()
+            vault.refresh()
 
         # An erasure or key rotation by `clinops` reaches this worker within 2 s.
         self.app.timer(interval=2.0, name="vault-refresh")(refresh)

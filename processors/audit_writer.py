@@ -3,7 +3,7 @@
 One writer owns each audit partition (one chain). For each batch from a partition:
 1. decode each message; an undecodable one is replaced by its ``input.rejected``
    audit event and a dead letter;
-2. skip events whose id the chain already holds (a redelivery upstream);
+2. skip events whose id the chain already contains (a redelivery upstream);
 3. assign consecutive sequence numbers and chain hashes, and add the leaves to the
    Merkle frontier;
 4. insert the rows in one statement, with the topic offset each row came from;

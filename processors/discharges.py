@@ -4,10 +4,10 @@ A discharge releases the patient's pending labels and drops the patient's state,
 not overtake vitals that travel on another topic. When a replay runs at full speed
 the small outcomes topic is consumed long before the vitals backlog, and one output
 partition of the pseudonymizer interleaves its input partitions, so event times on a
-partition can be days apart. The gate therefore waits per patient: a discharge at
+partition can be days apart. The gate therefore waits per patient. A discharge at
 time T goes through once that patient's newest vitals are within ``last_vitals_gap``
-of T, or once the partition's vitals have moved ``max_hold`` past T (the patient's
-last vitals were much earlier), or when the input goes idle.
+of T. It also goes through once the partition's vitals have moved ``max_hold`` past T
+(the patient's last vitals were much earlier), or when the input goes idle.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ For each pseudonymized vitals message:
 5. raise an alert when the policy calls for one, with its audit event.
 Outcome messages set sepsis onsets (labels) and discharges. A discharge releases every
 pending label, reports the model's performance and drops the patient's state, once the
-discharge gate says the patient's last vitals are in.
+discharge gate has seen the patient's last vitals.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """pydantic models of the events, validated where data enters the system.
 
-Each model names its Avro schema in ``avro_schema``; a test proves that field names,
-types and nullability agree with the ``.avsc`` file. Validation enforces the rules the
-Avro types cannot: timestamps must be timezone-aware (a naive one is rejected, never
-read as local time), NaN becomes "not measured", and a vital sign outside the range a
-human body can produce is rejected with the field named.
+Each model names its Avro schema in ``avro_schema``, and a test proves that field
+names, types and nullability agree with the ``.avsc`` file. Validation enforces the
+rules the Avro types cannot. Timestamps must be timezone-aware: a naive one is
+rejected, never read as local time. NaN becomes "not measured". A vital sign outside
+the range a human body can produce is rejected with the field named.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ def _to_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
-# Ranges a monitor can report for a living adult, wide enough for any real reading and
-# narrow enough to catch a unit error: a Fahrenheit temperature (99) labelled Celsius,
-# an SpO2 sent as a fraction (0.97) or a value scaled twice (200). Sources: monitor
+# Ranges a monitor can report for a living adult. They are wide enough for any real
+# reading and narrow enough to catch a unit error: a Fahrenheit temperature (99)
+# labelled Celsius, an SpO2 sent as a fraction (0.97) or a value scaled twice (200). Sources: monitor
 # display ranges and the extremes in the PhysioNet 2019 ICU data.
 VITAL_RANGES: dict[str, tuple[float, float]] = {
     "heart_rate": (20.0, 300.0),

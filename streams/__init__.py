@@ -1,1 +1,1 @@
-"""What flows where: settings, the topic catalogue, sources, sinks and consoles."""
+"""Data flow: settings, the topic catalogue, sources, sinks and consoles."""

@@ -91,7 +91,7 @@ def parse_stay(path: Path) -> Stay:
 
     Raises StayFormatError when the header is missing or lacks a required column.
     A row with the wrong number of fields, a field that is not a number or no ICU hour
-    becomes a MalformedRow; an empty line is skipped.
+    becomes a MalformedRow. An empty line is skipped.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -155,5 +155,5 @@ def list_stays(folder: Path, limit: int | None = None) -> list[Path]:
         raise FileNotFoundError(f"{folder} is not a folder of PhysioNet .psv files")
     paths = sorted(folder.glob("*.psv"))
     if not paths:
-        raise FileNotFoundError(f"{folder} holds no .psv files")
+        raise FileNotFoundError(f"no .psv files found in {folder}")
     return paths[:limit] if limit is not None else paths

@@ -78,7 +78,7 @@ def test_stay_without_sepsis_has_no_onset(sample_dir: Path) -> None:
 
 def test_list_stays_limit_and_errors(sample_dir: Path, tmp_path: Path) -> None:
     assert [p.name for p in list_stays(sample_dir, 2)] == ["p100001.psv", "p100002.psv"]
-    with pytest.raises(FileNotFoundError, match="no .psv files"):
+    with pytest.raises(FileNotFoundError, match="no .psv files found"):
         list_stays(tmp_path)
     with pytest.raises(FileNotFoundError, match="is not a folder"):
         list_stays(tmp_path / "missing")

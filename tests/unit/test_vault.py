@@ -23,7 +23,8 @@ def vault(tmp_path: Path) -> Vault:
 
 def test_pseudonym_is_stable_and_random(vault: Vault, tmp_path: Path) -> None:
     first = vault.pseudonym(ANNA)
-    assert first.startswith("p-") and len(first) == 26
+    assert first.startswith("p-")
+    assert len(first) == 26
     assert vault.pseudonym(ANNA) == first
     assert vault.pseudonym(Identity("H00099999")) != first
     reopened = Vault(tmp_path / "vault.sqlite3", MASTER)
