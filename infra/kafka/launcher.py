@@ -3,6 +3,9 @@
 The broker runs from the official Apache Kafka jars, which Maven fetches from Maven
 Central into ``<data folder>/kafka/jars``. Its log, pid file and data live under
 ``<data folder>/kafka`` too, so deleting the data folder resets everything.
+
+In secured mode the broker takes SASL/PLAIN logins on both listeners and denies what no
+ACL allows (broker-sasl.properties, infra.kafka.sasl and infra.kafka.acls).
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ import socket
 import string
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.kafka import sasl
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
 PROPERTIES_TEMPLATE = HERE / "broker.properties"
+SECURED_PROPERTIES_TEMPLATE = HERE / "broker-sasl.properties"
 LOG4J_CONFIG = HERE / "log4j2.yaml"
 
 # A cold JVM formats storage and elects itself controller in 5-15 s on 2 cores;
@@ -41,7 +48,8 @@ class LocalBroker:
     """A local broker's files and ports.
 
     ``root`` contains ``jars/`` (the Maven cache), ``data/`` (KRaft log folders),
-    ``server.properties``, ``broker.log`` and ``broker.pid``.
+    ``server.properties``, ``broker.log`` and ``broker.pid``. A secured broker also
+    keeps its SASL passwords there, in ``sasl-passwords.json``.
     """
 
     root: Path
@@ -49,6 +57,7 @@ class LocalBroker:
     controller_port: int = 9093
     heap: str = "512m"
     jars: Path | None = None  # a shared jar cache; default root/jars
+    secured: bool = False  # SASL/PLAIN logins and ACLs instead of open plaintext listeners
 
     @property
     def bootstrap_servers(self) -> str:
@@ -73,6 +82,29 @@ class LocalBroker:
     @property
     def properties_file(self) -> Path:
         return self.root / "server.properties"
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / sasl.PASSWORD_FILE_NAME
+
+    def client_config(self, user: str = sasl.ADMIN_USER) -> dict[str, str]:
+        """Return the librdkafka security settings of ``user``: empty for a plaintext broker.
+
+        Raises sasl.CredentialsError when the password file has no password for ``user``.
+        """
+        if not self.secured:
+            return {}
+        passwords = sasl.read_passwords(self.password_file)
+        if user not in passwords:
+            raise sasl.CredentialsError(f"{self.password_file} contains no password for the SASL user {user!r}")
+        return sasl.client_config(user, passwords[user])
+
+    def started_secured(self) -> bool:
+        """Return True when the last start of this broker folder was in secured mode."""
+        try:
+            return "sasl.enabled.mechanisms=" in self.properties_file.read_text()
+        except FileNotFoundError:
+            return False
 
     def install(self) -> None:
         """Fetch the broker jars with Maven unless they are already cached."""
@@ -106,13 +138,22 @@ class LocalBroker:
             return None
         return pid
 
-    def is_answering(self) -> bool:
-        """Return True when the broker returns Kafka metadata."""
+    def is_answering(self, client_config: Mapping[str, str] | None = None) -> bool:
+        """Return True when the broker returns Kafka metadata.
+
+        ``client_config`` holds the security settings to connect with. Unset: none for a
+        plaintext broker, and the admin's for a secured one.
+        """
         # Imported here so that `clinops broker` works before the Python dependencies
         # are complete enough to import the client (for example during make install).
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+        if client_config is None:
+            try:
+                client_config = self.client_config()
+            except sasl.CredentialsError:
+                return False
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0, **client_config})
         try:
             metadata = admin.list_topics(timeout=2)
         except Exception:  # noqa: BLE001 - any failure here means "not answering yet"
@@ -123,7 +164,8 @@ class LocalBroker:
         """Start the broker in the background and wait until it responds.
 
         1. Fetch the jars if they are missing.
-        2. Write ``server.properties`` from the template.
+        2. Write ``server.properties`` from the template. A secured broker first
+           generates its missing passwords, and both files are readable by the owner only.
         3. Format KRaft storage on the first start.
         4. Launch the JVM detached, then poll until a metadata request succeeds.
         """
@@ -136,7 +178,10 @@ class LocalBroker:
         self.root.mkdir(parents=True, exist_ok=True)
         self.install()
 
-        self.properties_file.write_text(self._render_properties())
+        if self.secured:
+            sasl.write_private(self.properties_file, self._render_secured_properties())
+        else:
+            self.properties_file.write_text(self._render_properties())
 
         if not (self.log_dir / "meta.properties").exists():
             self._format_storage()
@@ -202,6 +247,20 @@ class LocalBroker:
             port=self.port, controller_port=self.controller_port, log_dir=self.log_dir
         )
 
+    def _render_secured_properties(self) -> str:
+        """Render broker.properties with the keys of broker-sasl.properties replaced."""
+        # Imported here because the role table imports the topic catalogue and its client.
+        from infra.kafka.acls import ROLES
+
+        role_users = tuple(role.user for role in ROLES)
+        passwords = sasl.load_or_create_passwords(self.password_file, (sasl.ADMIN_USER, *role_users))
+        overlay = string.Template(SECURED_PROPERTIES_TEMPLATE.read_text()).substitute(
+            port=self.port, controller_port=self.controller_port, admin_user=sasl.ADMIN_USER,
+            client_listener_jaas=sasl.broker_jaas_config(passwords, (sasl.ADMIN_USER, *role_users)),
+            controller_listener_jaas=sasl.broker_jaas_config(passwords, (sasl.ADMIN_USER,)),
+        )
+        return replace_properties(self._render_properties(), overlay)
+
     def _format_storage(self) -> None:
         cluster_id = self._run_tool("kafka.tools.StorageTool", "random-uuid").strip().splitlines()[-1]
         self._run_tool(
@@ -234,6 +293,24 @@ class LocalBroker:
                         f"port {port} on 127.0.0.1 is already in use; stop what listens there, "
                         "or choose other ports with CLINOPS_BROKER_PORT"
                     )
+
+
+def replace_properties(base: str, overlay: str) -> str:
+    r"""Drop from ``base`` every key that ``overlay`` sets, then append ``overlay``.
+
+    >>> replace_properties("a=1\nb=2\n", "# new\nb=3\n")
+    'a=1\n\n# new\nb=3\n'
+    """
+    overridden = {_property_key(line) for line in overlay.splitlines()} - {None}
+    kept = [line for line in base.splitlines() if _property_key(line) not in overridden]
+    return "\n".join(kept) + "\n\n" + overlay
+
+
+def _property_key(line: str) -> str | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith(("#", "!")) or "=" not in stripped:
+        return None
+    return stripped.split("=", 1)[0].strip()
 
 
 def _is_alive(pid: int) -> bool:
