@@ -32,6 +32,7 @@ from processors.vault import Vault, load_master_key
 from processors.pseudonymizer import PseudonymizerStage
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
+from streams.kafka_auth import faust_credentials, security_config
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sinks.audit_store import AuditStore, open_store
@@ -75,9 +76,11 @@ class Worker:
         faust_codec.register()
         self.settings = settings
         self.stages = stages
+        self.kafka_security = security_config(settings)
         self.app = faust.App(
             settings.app_id,
             broker=broker_url(settings.bootstrap_servers),
+            broker_credentials=faust_credentials(settings),
             store="memory://",
             web_enabled=True,
             web_bind="127.0.0.1",
@@ -90,7 +93,7 @@ class Worker:
             stream_buffer_maxsize=4096,
         )
         self.store: AuditStore | None = None
-        self.producer = EventProducer(settings.bootstrap_servers)
+        self.producer = EventProducer(settings.bootstrap_servers, **self.kafka_security)
         # The vault and keys are opened only by a worker that pseudonymizes.
         self.vault = open_vault(settings) if "pseudonymizer" in stages else None
         self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings), self.vault) if self.vault is not None else None
@@ -204,7 +207,7 @@ class Worker:
 
     def open(self) -> None:
         """Create missing topics and open the audit store, before Faust subscribes."""
-        created = create_topics(self.settings.bootstrap_servers)
+        created = create_topics(self.settings.bootstrap_servers, client_config=self.kafka_security)
         if created:
             log.info("created %d topics from the catalogue", len(created))
         url = self.settings.clickhouse_url.get_secret_value() if self.settings.clickhouse_url else None
@@ -220,6 +223,7 @@ class Worker:
                 writer, self.settings.bootstrap_servers, f"{self.settings.app_id}-audit-writer",
                 # One id per host and data folder: the same writer after a restart.
                 instance_id=f"{socket.gethostname()}-{hashlib.sha256(str(self.settings.data_dir.resolve()).encode()).hexdigest()[:12]}",
+                client_config=self.kafka_security,
             )
             self.audit_writer.start()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -28,9 +29,13 @@ POLL_TIMEOUT_S = 0.2
 
 
 class AuditWriterService:
-    def __init__(self, writer: ChainWriter, bootstrap_servers: str, group_id: str, instance_id: str) -> None:
+    def __init__(
+        self, writer: ChainWriter, bootstrap_servers: str, group_id: str, instance_id: str,
+        client_config: Mapping[str, str] | None = None,
+    ) -> None:
+        """``client_config`` adds librdkafka settings, such as SASL credentials, to the consumer and producer."""
         self.writer = writer
-        self.producer = EventProducer(bootstrap_servers)
+        self.producer = EventProducer(bootstrap_servers, **(client_config or {}))
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap_servers,
             "group.id": group_id,
@@ -42,6 +47,7 @@ class AuditWriterService:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "logger": logging.getLogger("librdkafka"),
+            **(client_config or {}),
         })
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)

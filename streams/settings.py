@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,15 @@ class Settings(BaseSettings):
         validation_alias="KAFKA_BOOTSTRAP_SERVERS",
         description="Kafka cluster to use. Unset: the local broker that clinops starts itself.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How Kafka clients connect: PLAINTEXT, or SASL_PLAINTEXT / SASL_SSL with the username and password below.",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism of the Kafka clients; the secured local broker takes PLAIN."
+    )
+    kafka_username: str | None = Field(default=None, description="SASL user name of the Kafka clients, such as analytics.")
+    kafka_password: SecretStr | None = Field(default=None, description="SASL password of the Kafka clients.")
     clickhouse_url: SecretStr | None = Field(
         default=None,
         validation_alias="CLICKHOUSE_URL",

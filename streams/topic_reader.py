@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
 
-def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 120.0) -> list[Message]:
+def read_topic(
+    bootstrap_servers: str, topic: str, timeout_s: float = 120.0, client_config: Mapping[str, str] | None = None,
+) -> list[Message]:
     """Return every message in ``topic`` up to the end offsets at the time of the call.
 
-    Raises TimeoutError when the end is not reached within ``timeout_s``.
+    ``client_config`` adds librdkafka settings such as SASL credentials. Raises
+    TimeoutError when the end is not reached within ``timeout_s``.
     """
     consumer = Consumer({
         "bootstrap.servers": bootstrap_servers,
         "group.id": f"clinops-reader-{uuid.uuid4()}",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        **(client_config or {}),
     })
     try:
         metadata = consumer.list_topics(topic, timeout=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -87,9 +88,21 @@ class TopicAdminError(ClinopsError):
     """Topics could not be listed or created."""
 
 
-def create_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOGUE, timeout_s: float = 30.0) -> list[str]:
-    """Create the catalogue's missing topics; return the names created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+# Errors of a principal that may neither create a topic nor see it. On a secured
+# cluster the admin creates the catalogue, and each client sees only its own topics.
+NOT_AUTHORIZED = frozenset({"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"})
+
+
+def create_topics(
+    bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOGUE, timeout_s: float = 30.0,
+    client_config: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Create the catalogue's missing topics; return the names created.
+
+    ``client_config`` adds librdkafka settings such as SASL credentials. A topic that the
+    principal is not authorized to create is skipped with a log line, not raised.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(client_config or {})})
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -114,6 +127,9 @@ def create_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOG
             future.result()
         except KafkaException as exc:
             if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
+                continue
+            if exc.args[0].name() in NOT_AUTHORIZED:
+                log.info("not authorized to create or describe topic %s; skipped it", name)
                 continue
             raise TopicAdminError(f"cannot create topic {name}: {exc}") from exc
         created.append(name)

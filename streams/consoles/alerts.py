@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError
 from pydantic import ValidationError
@@ -33,9 +33,12 @@ def follow_alerts(
     max_alerts: int | None = None,
     idle_timeout_s: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    client_config: Mapping[str, str] | None = None,
 ) -> int:
     """Call ``on_alert`` for each alert until ``max_alerts``, ``idle_timeout_s`` without
-    one, or ``should_stop()``; return how many alerts were shown."""
+    one, or ``should_stop()``; return how many alerts were shown.
+
+    ``client_config`` adds librdkafka settings such as SASL credentials."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers,
@@ -43,6 +46,7 @@ def follow_alerts(
             "group.id": f"clinops-alerts-console-{uuid.uuid4()}",
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             "enable.auto.commit": False,
+            **(client_config or {}),
         }
     )
     consumer.subscribe([ALERTS.name])
