@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import logging
+import dataclasses
 import sys
 import uuid
 from datetime import datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from infra.kafka.launcher import BrokerError, LocalBroker
 from schemas.errors import ClinopsError
+from streams.kafka_auth import security_config
 from streams.settings import Settings, get_settings
 from streams.topics import CATALOGUE, create_topics
 
@@ -25,10 +27,11 @@ def local_broker(settings: Settings) -> LocalBroker:
 
 def require_broker(settings: Settings) -> None:
     """Fail with a clear message when the local broker is expected but not running."""
-    if settings.uses_local_broker and not local_broker(settings).is_answering():
+    if settings.uses_local_broker and not local_broker(settings).is_answering(security_config(settings)):
         raise ClinopsError(
             f"no Kafka broker responds on {settings.bootstrap_servers}; "
-            "start one with `clinops broker start` or set KAFKA_BOOTSTRAP_SERVERS"
+            "start one with `clinops broker start` or set KAFKA_BOOTSTRAP_SERVERS "
+            "(a secured broker also needs CLINOPS_KAFKA_SECURITY_PROTOCOL, CLINOPS_KAFKA_USERNAME and CLINOPS_KAFKA_PASSWORD)"
         )
 
 
@@ -37,12 +40,16 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.bootstrap_servers}); clinops manages no local broker.")
         return 0
     broker = local_broker(settings)
+    if args.action != "start":
+        # Other actions reach the broker in the mode in which it was last started.
+        broker = dataclasses.replace(broker, secured=broker.started_secured())
     if args.action == "install":
         broker.install()
         print(f"Kafka jars in {broker.jars_dir}")
     elif args.action == "start":
-        broker.start()
-        print(f"Kafka broker running on {broker.bootstrap_servers} (pid {broker.pid()}, log {broker.log_file})")
+        start_broker(dataclasses.replace(broker, secured=args.secured))
+    elif args.action == "acls":
+        list_broker_acls(broker)
     elif args.action == "stop":
         print("Kafka broker stopped." if broker.stop() else "No Kafka broker was running.")
     else:
@@ -54,9 +61,46 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def start_broker(broker: LocalBroker) -> None:
+    """Start the broker; a secured one also gets the catalogue's topics and the role ACLs."""
+    if broker.pid() is not None and broker.started_secured() != broker.secured:
+        running = "secured" if broker.started_secured() else "plaintext"
+        raise ClinopsError(
+            f"the local broker already runs in {running} mode; stop it with `clinops broker stop`, "
+            f"then start it {'with' if broker.secured else 'without'} --secured"
+        )
+    broker.start()
+    print(f"Kafka broker running on {broker.bootstrap_servers} (pid {broker.pid()}, log {broker.log_file})")
+    if not broker.secured:
+        return
+
+    from infra.kafka.acls import ROLES, apply_acls
+
+    admin = broker.client_config()
+    create_topics(broker.bootstrap_servers, client_config=admin)
+    apply_acls(broker.bootstrap_servers, admin)
+    print(f"Secured with SASL/PLAIN and ACLs. Passwords of every user are in {broker.password_file} (owner only).")
+    print("Users: admin (super user)")
+    for role in ROLES:
+        print(f"  {role.user:<14} {role.description}")
+    print("Clients set CLINOPS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT, CLINOPS_KAFKA_USERNAME and CLINOPS_KAFKA_PASSWORD.")
+
+
+def list_broker_acls(broker: LocalBroker) -> None:
+    from infra.kafka.acls import list_acls
+
+    if not broker.secured:
+        raise ClinopsError("the local broker was last started in plaintext mode, which has no ACLs; "
+                           "start it with `clinops broker start --secured`")
+    bindings = list_acls(broker.bootstrap_servers, broker.client_config())
+    rows = [[b.principal, b.permission_type.name, b.operation.name, b.restype.name, b.resource_pattern_type.name, b.name]
+            for b in bindings]
+    print(render_table(["principal", "permission", "operation", "resource", "pattern", "name"], rows))
+
+
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     require_broker(settings)
-    created = create_topics(settings.bootstrap_servers)
+    created = create_topics(settings.bootstrap_servers, client_config=security_config(settings))
     for spec in CATALOGUE:
         state = "created" if spec.name in created else "exists"
         print(f"{spec.name:<24} {state:<8} partitions={spec.partitions} retention={spec.retention_ms // 3_600_000}h key={spec.key}")
@@ -100,13 +144,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from streams.sources.replay import default_start, load_stays, replay
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers)
+    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
     stays = load_stays(list_stays(Path(args.path), args.limit))
     total = sum(len(stay.rows) + len(stay.malformed) for stay in stays)
     progress = Progress(total, "replay")
     stats = replay(
         stays,
-        EventProducer(settings.bootstrap_servers),
+        EventProducer(settings.bootstrap_servers, **security_config(settings)),
         speed=args.speed,
         start=args.start or default_start(),
         run_id=args.run_id or uuid.uuid4().hex,
@@ -126,14 +170,14 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streams.sources.simulator import simulated_events
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers)
+    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
     steps = int(args.hours * 60 / args.interval_minutes) + 1
     progress = Progress(steps * args.patients, "simulate")
     events = simulated_events(
         args.patients, hours=args.hours, interval_minutes=args.interval_minutes,
         start=args.start or default_start(), seed=args.seed,
     )
-    stats = produce_paced(events, EventProducer(settings.bootstrap_servers), speed=args.speed,
+    stats = produce_paced(events, EventProducer(settings.bootstrap_servers, **security_config(settings)), speed=args.speed,
                           on_event=lambda s: progress.update(s.rows))
     progress.close()
     print(f"Simulated {args.patients} patients: {stats.rows} observations, {stats.outcomes} outcomes.")
@@ -144,13 +188,14 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from streams.consoles.alerts import follow_alerts, format_alert
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers)
+    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
     follow_alerts(
         settings.bootstrap_servers,
         lambda alert: print(format_alert(alert), flush=True),
         from_beginning=args.from_beginning,
         max_alerts=args.max,
         idle_timeout_s=args.idle_timeout,
+        client_config=security_config(settings),
     )
     return 0
 
@@ -199,7 +244,7 @@ def record_admin_action(settings: Settings, actor: str, action: str, subject_typ
     now = datetime.now(timezone.utc)
     event = audit_event(actor=actor, action=action, subject_type=subject_type, subject_id=subject_id,
                         input_bytes=f"{action}:{subject_id}:{now.isoformat()}".encode(), occurred_at=now, details=details)
-    producer = EventProducer(settings.bootstrap_servers)
+    producer = EventProducer(settings.bootstrap_servers, **security_config(settings))
     producer.send(AUDIT_EVENTS, subject_id, event)
     producer.flush()
     return event.event_id
@@ -209,7 +254,7 @@ def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
     from processors.app import open_vault
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers)
+    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
     vault = open_vault(settings)
     try:
         erased = vault.erase(args.record_number)
@@ -226,7 +271,7 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from processors.app import open_vault
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers)
+    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
     vault = open_vault(settings)
     try:
         old_id, new_id = vault.rotate()
@@ -246,8 +291,9 @@ def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
     from streams.topic_reader import read_topic
 
     require_broker(settings)
+    kafka_security = security_config(settings)
     identified = [m.value() for topic in sorted(IDENTIFIED_TOPICS - {"dead.letters"})
-                  for m in read_topic(settings.bootstrap_servers, topic)]
+                  for m in read_topic(settings.bootstrap_servers, topic, client_config=kafka_security)]
     identifiers = identifiers_from_messages(identified)
     identifiers.update(identifiers_from_vault(settings))
     if not identifiers:
@@ -257,7 +303,8 @@ def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
     findings = []
     messages = 0
     for topic in scanned_topics():
-        values = [m.value() + b"\n" + (m.key() or b"") for m in read_topic(settings.bootstrap_servers, topic)]
+        values = [m.value() + b"\n" + (m.key() or b"")
+                  for m in read_topic(settings.bootstrap_servers, topic, client_config=kafka_security)]
         messages += len(values)
         findings += scan_topic_messages(topic, values, identifiers)
     for place, sql, needles in store_queries(identifiers):
@@ -296,7 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     broker = commands.add_parser("broker", formatter_class=defaults, help="manage the local single-node Kafka broker")
-    broker.add_argument("action", choices=["start", "stop", "status", "install"])
+    broker.add_argument("action", choices=["start", "stop", "status", "install", "acls"],
+                        help="acls lists the ACLs of a secured broker")
+    broker.add_argument("--secured", action="store_true",
+                        help="with start: require SASL/PLAIN logins, create the topics and apply one ACL set per role "
+                             "(see docs/secured-broker.md)")
     broker.set_defaults(handler=cmd_broker)
 
     topics = commands.add_parser("topics", formatter_class=defaults, help="create the catalogue's topics and list them")
