@@ -1,0 +1,286 @@
+"""The secured local broker: SASL/PLAIN logins and one ACL set per role, with real clients.
+
+The module starts its own secured broker on ports of its own, beside the plaintext
+broker of the other integration tests, creates the catalogue as the admin and applies
+the role ACLs. Clients get their settings the way a user's process does: from the
+CLINOPS_KAFKA_* settings, with the password read from the broker's password file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+from infra.kafka import sasl
+from infra.kafka.acls import ANALYTICS, CLINICIAN, IDENTIFIED_DEAD_LETTERS, apply_acls, list_acls
+from infra.kafka.launcher import LocalBroker
+from streams.kafka_auth import security_config
+from streams.producer import EventProducer
+from streams.settings import PROJECT_ROOT, Settings
+from streams.topics import (
+    BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, DAY_MS, RISK_SCORES, VITALS_PSEUDONYMIZED, TopicSpec, create_topics,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
+        reason="tests the local broker's secured mode; KAFKA_BOOTSTRAP_SERVERS selects another cluster",
+    ),
+]
+
+SECURED_BROKER_PORT = int(os.environ.get("CLINOPS_TEST_SECURED_BROKER_PORT", "39094"))
+# Authorization errors arrive within a second here; 15 s covers a loaded CI machine.
+CLIENT_TIMEOUT_S = 15.0
+IDENTIFIED_TOPICS = (BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, IDENTIFIED_DEAD_LETTERS)
+
+
+def catalogue_with_identified_dead_letters() -> tuple[TopicSpec, ...]:
+    """Return the catalogue, plus the identified dead-letter topic while the catalogue lacks it."""
+    if any(spec.name == IDENTIFIED_DEAD_LETTERS for spec in CATALOGUE):
+        return CATALOGUE
+    extra = TopicSpec(IDENTIFIED_DEAD_LETTERS, 1, DAY_MS, "stage", "dead_letter", "The pseudonymizer's dead letters.")
+    return (*CATALOGUE, extra)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = LocalBroker(
+        tmp_path_factory.mktemp("kafka-secured"),
+        port=SECURED_BROKER_PORT,
+        controller_port=SECURED_BROKER_PORT + 1,
+        jars=PROJECT_ROOT / "var" / "kafka" / "jars",
+        secured=True,
+    )
+    broker.start()
+    try:
+        admin = broker.client_config()
+        create_topics(broker.bootstrap_servers, catalogue_with_identified_dead_letters(), client_config=admin)
+        apply_acls(broker.bootstrap_servers, admin)
+        yield broker
+    finally:
+        broker.stop()
+
+
+def client_settings(broker: LocalBroker, user: str, password: str | None = None) -> Settings:
+    """Return the settings of a process that logs in as ``user``, as CLINOPS_KAFKA_* would set them."""
+    passwords = json.loads(broker.password_file.read_text())
+    return Settings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="PLAIN",
+        kafka_username=user,
+        kafka_password=password or passwords[user],
+    )
+
+
+def login(broker: LocalBroker, user: str) -> dict[str, str]:
+    return security_config(client_settings(broker, user))
+
+
+def produce_error(broker: LocalBroker, config: Mapping[str, str], topic: str) -> KafkaError | None:
+    """Produce one message as an idempotent producer; return its delivery error, or None."""
+    errors: list[KafkaError | None] = []
+    producer = Producer({
+        "bootstrap.servers": broker.bootstrap_servers, "enable.idempotence": True, "acks": "all",
+        "message.timeout.ms": int(CLIENT_TIMEOUT_S * 1000), **config,
+    })
+    producer.produce(topic, key=b"test", value=uuid.uuid4().bytes, on_delivery=lambda error, _: errors.append(error))
+    assert producer.flush(CLIENT_TIMEOUT_S * 2) == 0, "the delivery report did not arrive"
+    return errors[0]
+
+
+def subscribe_error_codes(broker: LocalBroker, config: Mapping[str, str], topic: str, group: str) -> tuple[set[int], int]:
+    """Subscribe to ``topic`` as a member of ``group``; return the error codes and the message count.
+
+    Reports TOPIC_AUTHORIZATION_FAILED for a topic that the principal may not even describe.
+    """
+    consumer = Consumer({
+        "bootstrap.servers": broker.bootstrap_servers, "group.id": group, "auto.offset.reset": "earliest", **config,
+    })
+    consumer.subscribe([topic])
+    return poll_error_codes(consumer)
+
+
+def fetch_error_codes(broker: LocalBroker, config: Mapping[str, str], topic: str) -> tuple[set[int], int]:
+    """Fetch ``topic`` from offset 0 without joining a group; return the error codes and the message count.
+
+    Tests the topic's READ ACL alone, for a principal that may describe the topic but
+    has no consumer group.
+    """
+    consumer = Consumer({
+        "bootstrap.servers": broker.bootstrap_servers, "group.id": f"no-group-{uuid.uuid4()}",
+        "enable.auto.commit": False, **config,
+    })
+    partitions = range(CATALOGUE[0].partitions)
+    consumer.assign([TopicPartition(topic, partition, 0) for partition in partitions])
+    return poll_error_codes(consumer)
+
+
+def poll_error_codes(consumer: Consumer) -> tuple[set[int], int]:
+    """Poll until a topic authorization error or the timeout, then close the consumer."""
+    codes: set[int] = set()
+    messages = 0
+    try:
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while KafkaError.TOPIC_AUTHORIZATION_FAILED not in codes and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                codes.add(message.error().code())
+            else:
+                messages += 1
+    finally:
+        consumer.close()
+    return codes, messages
+
+
+def consume_values(broker: LocalBroker, config: Mapping[str, str], topic: str, group: str, wanted: bytes) -> list[bytes]:
+    """Subscribe as a group member and read until ``wanted`` arrives; return the values read."""
+    consumer = Consumer({
+        "bootstrap.servers": broker.bootstrap_servers, "group.id": group, "auto.offset.reset": "earliest", **config,
+    })
+    values: list[bytes] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S * 2
+        while wanted not in values and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                values.append(message.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def connection_errors(bootstrap_servers: str, config: Mapping[str, str]) -> list[KafkaError]:
+    """Connect with ``config`` and return the client errors of the first attempt."""
+    errors: list[KafkaError] = []
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "error_cb": errors.append, **config})
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    while not errors and time.monotonic() < deadline:
+        admin.poll(0.2)
+    return errors
+
+
+@pytest.mark.parametrize("topic", IDENTIFIED_TOPICS)
+def test_analytics_cannot_read_identified(broker: LocalBroker, topic: str) -> None:
+    group = f"{ANALYTICS.group_prefix}-test-{uuid.uuid4()}"
+    codes, messages = subscribe_error_codes(broker, login(broker, "analytics"), topic, group)
+    assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes
+    assert messages == 0
+
+
+@pytest.mark.parametrize("topic", IDENTIFIED_TOPICS)
+def test_analytics_cannot_produce_identified(broker: LocalBroker, topic: str) -> None:
+    error = produce_error(broker, login(broker, "analytics"), topic)
+    assert error is not None
+    assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_analytics_does_not_see_identified(broker: LocalBroker) -> None:
+    visible = set(AdminClient({"bootstrap.servers": broker.bootstrap_servers, **login(broker, "analytics")})
+                  .list_topics(timeout=CLIENT_TIMEOUT_S).topics)
+    assert VITALS_PSEUDONYMIZED.name in visible
+    assert visible.isdisjoint(IDENTIFIED_TOPICS)
+
+
+def test_analytics_reads_pseudonymized_vitals(broker: LocalBroker) -> None:
+    value = uuid.uuid4().bytes
+    producer = EventProducer(broker.bootstrap_servers, **login(broker, "pseudonymizer"))
+    producer.send(VITALS_PSEUDONYMIZED, "pseudonym", value)
+    producer.flush(CLIENT_TIMEOUT_S)
+
+    group = f"{ANALYTICS.group_prefix}-test-{uuid.uuid4()}"
+    values = consume_values(broker, login(broker, "analytics"), VITALS_PSEUDONYMIZED.name, group, value)
+    assert value in values
+
+
+def test_analytics_writes_and_reads_risk_scores(broker: LocalBroker) -> None:
+    value = uuid.uuid4().bytes
+    analytics = login(broker, "analytics")
+    producer = EventProducer(broker.bootstrap_servers, **analytics)
+    producer.send(RISK_SCORES, "pseudonym", value)
+    producer.flush(CLIENT_TIMEOUT_S)
+
+    group = f"{ANALYTICS.group_prefix}-test-{uuid.uuid4()}"
+    assert value in consume_values(broker, analytics, RISK_SCORES.name, group, value)
+
+
+def test_analytics_cannot_produce_pseudonymized_vitals(broker: LocalBroker) -> None:
+    error = produce_error(broker, login(broker, "analytics"), VITALS_PSEUDONYMIZED.name)
+    assert error is not None
+    assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_feed_writes_bedside_vitals(broker: LocalBroker) -> None:
+    # An idempotent producer without an IdempotentWrite ACL: WRITE on the topic suffices.
+    assert produce_error(broker, login(broker, "feed"), BEDSIDE_VITALS.name) is None
+
+
+def test_feed_cannot_read_bedside_vitals(broker: LocalBroker) -> None:
+    codes, messages = fetch_error_codes(broker, login(broker, "feed"), BEDSIDE_VITALS.name)
+    assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes
+    assert messages == 0
+
+
+def test_clinician_cannot_read_risk_scores(broker: LocalBroker) -> None:
+    group = f"{CLINICIAN.group_prefix}{uuid.uuid4()}"
+    codes, messages = subscribe_error_codes(broker, login(broker, "clinician"), RISK_SCORES.name, group)
+    assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes
+    assert messages == 0
+
+
+def test_wrong_password_rejected(broker: LocalBroker) -> None:
+    config = security_config(client_settings(broker, "analytics", password="not-the-password-0123456789"))
+    errors = connection_errors(broker.bootstrap_servers, config)
+    assert [error.code() for error in errors][:1] == [KafkaError._AUTHENTICATION]
+
+
+def test_unknown_user_rejected(broker: LocalBroker) -> None:
+    config = security_config(client_settings(broker, "nobody", password="not-the-password-0123456789"))
+    errors = connection_errors(broker.bootstrap_servers, config)
+    assert [error.code() for error in errors][:1] == [KafkaError._AUTHENTICATION]
+
+
+def test_controller_listener_rejects_role_users(broker: LocalBroker) -> None:
+    errors = connection_errors(f"127.0.0.1:{broker.controller_port}", login(broker, "analytics"))
+    assert [error.code() for error in errors][:1] == [KafkaError._AUTHENTICATION]
+
+
+def test_client_without_sasl_gets_no_metadata(broker: LocalBroker) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    with pytest.raises(KafkaException):
+        admin.list_topics(timeout=5)
+
+
+def test_secrets_readable_by_owner_only(broker: LocalBroker) -> None:
+    assert stat.S_IMODE(broker.password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(broker.properties_file.stat().st_mode) == 0o600
+
+
+def test_broker_log_contains_no_password(broker: LocalBroker) -> None:
+    log_text = broker.log_file.read_text(errors="replace")
+    passwords = sasl.read_passwords(broker.password_file).values()
+    assert [password for password in passwords if password in log_text] == []
+
+
+def test_apply_acls_removes_stale_grant(broker: LocalBroker) -> None:
+    admin_config = broker.client_config()
+    stale = AclBinding(ResourceType.TOPIC, "stale.topic", ResourcePatternType.LITERAL, ANALYTICS.principal, "*",
+                       AclOperation.READ, AclPermissionType.ALLOW)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers, **admin_config})
+    admin.create_acls([stale])[stale].result()
+    assert stale in list_acls(broker.bootstrap_servers, admin_config)
+
+    apply_acls(broker.bootstrap_servers, admin_config)
+    assert stale not in list_acls(broker.bootstrap_servers, admin_config)
