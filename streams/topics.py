@@ -122,6 +122,7 @@ def create_topics(
     ]
     futures = admin.create_topics(new_topics, operation_timeout=timeout_s)
     created = []
+    not_authorized = []
     for name, future in futures.items():
         try:
             future.result()
@@ -129,9 +130,12 @@ def create_topics(
             if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
                 continue
             if exc.args[0].name() in NOT_AUTHORIZED:
-                log.info("not authorized to create or describe topic %s; skipped it", name)
+                not_authorized.append(name)
                 continue
             raise TopicAdminError(f"cannot create topic {name}: {exc}") from exc
         created.append(name)
         log.info("created topic %s", name)
+    if not_authorized:
+        log.info("not authorized to create or describe %d topics, so skipped them: %s",
+                 len(not_authorized), ", ".join(sorted(not_authorized)))
     return created

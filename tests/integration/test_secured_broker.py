@@ -3,7 +3,8 @@
 The module starts its own secured broker on ports of its own, beside the plaintext
 broker of the other integration tests, creates the catalogue as the admin and applies
 the role ACLs. Clients get their settings the way a user's process does: from the
-CLINOPS_KAFKA_* settings, with the password read from the broker's password file.
+CLINOPS_KAFKA_* settings, with the password read from the broker's password file. The
+last tests run a real pseudonymizer worker as the pseudonymizer user.
 """
 
 from __future__ import annotations
@@ -14,20 +15,31 @@ import stat
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
 
+from clinops.worker_process import start_worker, stop_worker
 from infra.kafka import sasl
-from infra.kafka.acls import ANALYTICS, CLINICIAN, IDENTIFIED_DEAD_LETTERS, apply_acls, list_acls
+from infra.kafka.acls import ANALYTICS, CLINICIAN, IDENTIFIED_DEAD_LETTERS, PSEUDONYMIZER, apply_acls, list_acls
 from infra.kafka.launcher import LocalBroker
+from schemas.codec import registry
+from schemas.errors import ClinopsError, DecodeError
 from streams.kafka_auth import security_config
 from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT, Settings
+from streams.sources.physionet import list_stays
+from streams.sources.replay import load_stays, merged_events, replay
+from streams.topic_reader import read_topic
 from streams.topics import (
     BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, DAY_MS, RISK_SCORES, VITALS_PSEUDONYMIZED, TopicSpec, create_topics,
 )
+from tests.conftest import SAMPLE_DIR
+from tests.integration.conftest import REPLAY_START
+from tests.integration.helpers import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,6 +50,7 @@ pytestmark = [
 ]
 
 SECURED_BROKER_PORT = int(os.environ.get("CLINOPS_TEST_SECURED_BROKER_PORT", "39094"))
+SECURED_WORKER_PORT = int(os.environ.get("CLINOPS_TEST_SECURED_WORKER_PORT", "39096"))
 # Authorization errors arrive within a second here; 15 s covers a loaded CI machine.
 CLIENT_TIMEOUT_S = 15.0
 IDENTIFIED_TOPICS = (BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, IDENTIFIED_DEAD_LETTERS)
@@ -284,3 +297,70 @@ def test_apply_acls_removes_stale_grant(broker: LocalBroker) -> None:
 
     apply_acls(broker.bootstrap_servers, admin_config)
     assert stale not in list_acls(broker.bootstrap_servers, admin_config)
+
+
+def event_id(value: bytes) -> str | None:
+    """Return an Avro event's id, or None for the raw test values that other tests produce."""
+    try:
+        return str(registry.decode(value)[1]["event_id"])
+    except DecodeError:
+        return None
+
+
+@dataclass(frozen=True)
+class PseudonymizerWorker:
+    log_path: Path
+    password: str
+
+
+@pytest.fixture(scope="module")
+def pseudonymizer_worker(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PseudonymizerWorker]:
+    """A `clinops worker --stages pseudonymizer` process that logs in as the pseudonymizer user."""
+    data_dir = tmp_path_factory.mktemp("pseudonymizer-data")
+    password = sasl.read_passwords(broker.password_file)[PSEUDONYMIZER.user]
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "CLINOPS_DATA_DIR": str(data_dir),
+        "CLINOPS_WORKER_PORT": str(SECURED_WORKER_PORT),
+        # Within the role's group and topic prefixes, and new for each run.
+        "CLINOPS_APP_ID": f"{PSEUDONYMIZER.group_prefix}-test-{uuid.uuid4().hex[:8]}",
+        "CLINOPS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "CLINOPS_KAFKA_USERNAME": PSEUDONYMIZER.user,
+        "CLINOPS_KAFKA_PASSWORD": password,
+    }
+    log_path = data_dir / "worker.log"
+    try:
+        process = start_worker(env, SECURED_WORKER_PORT, log_path, "--stages", "pseudonymizer", cwd=PROJECT_ROOT)
+    except ClinopsError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield PseudonymizerWorker(log_path, password)
+    finally:
+        stop_worker(process)
+
+
+def test_pseudonymizer_worker_pseudonymizes_feed(broker: LocalBroker, pseudonymizer_worker: PseudonymizerWorker) -> None:
+    stays = load_stays(list_stays(SAMPLE_DIR, 1))
+    run_id = uuid.uuid4().hex
+    identified = [registry.decode(e.value)[1] for e in merged_events(stays, REPLAY_START, run_id) if e.topic is BEDSIDE_VITALS]
+    event_ids = {str(fields["event_id"]) for fields in identified}
+    replay(stays, EventProducer(broker.bootstrap_servers, **login(broker, "feed")), speed=None, start=REPLAY_START, run_id=run_id)
+
+    analytics = login(broker, "analytics")
+
+    def read_run() -> list[bytes]:
+        messages = read_topic(broker.bootstrap_servers, VITALS_PSEUDONYMIZED.name, client_config=analytics)
+        return [m.value() for m in messages if event_id(m.value()) in event_ids]
+
+    values = wait_for(read_run, lambda found: len(found) >= len(event_ids), timeout_s=60)
+    assert len(values) == len(event_ids)
+    blob = b"\n".join(values)
+    assert identified[0]["record_number"].encode() not in blob
+    assert identified[0]["patient_name"].encode() not in blob
+
+
+def test_worker_log_contains_no_password(pseudonymizer_worker: PseudonymizerWorker) -> None:
+    log_text = pseudonymizer_worker.log_path.read_text(errors="replace")
+    assert "Authenticated as pseudonymizer" in log_text, "the worker log is not where the test looks"
+    assert pseudonymizer_worker.password not in log_text
