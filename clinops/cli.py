@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
-import dataclasses
 import sys
 import uuid
 from datetime import datetime
@@ -62,7 +62,7 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def start_broker(broker: LocalBroker) -> None:
-    """Start the broker; a secured one also gets the catalogue's topics and the role ACLs."""
+    """Start the broker. A secured one also gets the catalogue's topics and the role ACLs."""
     if broker.pid() is not None and broker.started_secured() != broker.secured:
         running = "secured" if broker.started_secured() else "plaintext"
         raise ClinopsError(

@@ -34,7 +34,7 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | None:
     if settings.kafka_security_protocol == "PLAINTEXT":
         return None
     username, password = _sasl_login(settings)
-    # NOTE: SASL_SSL trusts the system's certificate authorities; no test covers it,
+    # NOTE: SASL_SSL trusts the system's certificate authorities. No test covers it,
     # because the local broker listens without TLS.
     tls = ssl.create_default_context() if settings.kafka_security_protocol == "SASL_SSL" else None
     return faust.SASLCredentials(

@@ -109,23 +109,23 @@ def apply_acls(bootstrap_servers: str, client_config: Mapping[str, str], roles: 
     authenticate a principal that may alter ACLs, such as the admin.
     """
     admin = _admin(bootstrap_servers, client_config)
-    wanted = {binding for role in roles for binding in role_bindings(role)}
+    expected = {binding for role in roles for binding in role_bindings(role)}
     principals = {role.principal for role in roles}
 
-    _wait_all(admin.create_acls(sorted(wanted, key=str)), "create")
-    stale = [binding for binding in _describe(admin) if binding.principal in principals and binding not in wanted]
+    _wait_all(admin.create_acls(sorted(expected, key=str)), "create")
+    stale = [binding for binding in _describe(admin) if binding.principal in principals and binding not in expected]
     if stale:
         _wait_all(admin.delete_acls([_exact_filter(binding) for binding in stale]), "delete")
 
     deadline = time.monotonic() + ACL_PROPAGATION_TIMEOUT_S
     while True:
         current = {binding for binding in _describe(admin) if binding.principal in principals}
-        if current == wanted:
+        if current == expected:
             return
         if time.monotonic() > deadline:
             raise AclError(
                 f"the broker on {bootstrap_servers} did not report the expected ACLs within "
-                f"{ACL_PROPAGATION_TIMEOUT_S:.0f} s: {len(wanted - current)} missing, {len(current - wanted)} extra"
+                f"{ACL_PROPAGATION_TIMEOUT_S:.0f} s: {len(expected - current)} missing, {len(current - expected)} extra"
             )
         time.sleep(0.2)
 

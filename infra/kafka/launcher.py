@@ -141,7 +141,7 @@ class LocalBroker:
     def is_answering(self, client_config: Mapping[str, str] | None = None) -> bool:
         """Return True when the broker returns Kafka metadata.
 
-        ``client_config`` holds the security settings to connect with. Unset: none for a
+        ``client_config`` adds security settings to the connection. Unset: none for a
         plaintext broker, and the admin's for a secured one.
         """
         # Imported here so that `clinops broker` works before the Python dependencies

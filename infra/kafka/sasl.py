@@ -32,7 +32,7 @@ PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
 class CredentialsError(ClinopsError):
-    """The password file is missing, unreadable or holds an invalid entry."""
+    """The password file is missing, unreadable or contains an invalid entry."""
 
 
 def write_private(path: Path, text: str) -> None:
@@ -59,7 +59,7 @@ def load_or_create_passwords(path: Path, users: tuple[str, ...]) -> dict[str, st
 
 
 def read_passwords(path: Path) -> dict[str, str]:
-    """Read the password file; raise CredentialsError when it is missing or invalid."""
+    """Read the password file. Raises CredentialsError when it is missing or invalid."""
     try:
         passwords = json.loads(path.read_text())
     except FileNotFoundError:
