@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from clinops.cli import local_broker
+from clinops.devices import register_devices
 from clinops.progress import Progress
 from clinops.worker_client import query_worker, worker_health
 from clinops.worker_process import start_worker, stop_worker
@@ -35,8 +36,8 @@ from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sources.physionet import list_stays
 from streams.sources.pacing import FeedStats
-from streams.sources.replay import default_start, load_stays, merged_events, replay
-from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, create_topics
+from streams.sources.replay import default_start, load_stays, merged_events, replay, replayed_monitors
+from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, ensure_topics
 
 # Processing the bundled sample takes seconds; this bounds a stuck pipeline.
 PROCESSING_TIMEOUT_S = 300.0
@@ -54,7 +55,7 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
             print("Starting the local Kafka broker (the first start fetches its jars with Maven)...")
             broker.start()
             started_broker = True
-        create_topics(settings.bootstrap_servers)
+        ensure_topics(settings)
 
         # 2. Worker.
         if worker_health(settings.worker_port) is not None:
@@ -73,7 +74,8 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
         follower = threading.Thread(target=follow_run_alerts, args=(settings, run, alerts, stop_alerts), daemon=True)
         follower.start()
 
-        # 4. Replay.
+        # 4. Replay, from monitors registered as the hospital's biomedical engineers would.
+        register_devices(settings, replayed_monitors(stays), "demo")
         rows = sum(len(stay.rows) for stay in stays)
         malformed = sum(len(stay.malformed) for stay in stays)
         print(f"Replaying {len(stays)} ICU stays ({rows} hourly rows) from {sample}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from schemas.errors import ClinopsError
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +32,19 @@ class TopicSpec:
     key: str
     schema: str
     description: str
+    # Carries direct identifiers: short retention, readable by the pseudonymizer only.
+    identified: bool = False
 
 
 BEDSIDE_VITALS = TopicSpec(
     "bedside.vitals", PATIENT_PARTITIONS, 24 * HOUR_MS, "record number", "bedside_vitals",
     "Identified vital signs from bedside feeds; short retention because they carry identity.",
+    identified=True,
 )
 CLINICAL_OUTCOMES = TopicSpec(
     "clinical.outcomes", PATIENT_PARTITIONS, 24 * HOUR_MS, "record number", "clinical_outcome",
     "Identified EHR outcomes (sepsis onset, discharge).",
+    identified=True,
 )
 VITALS_PSEUDONYMIZED = TopicSpec(
     "vitals.pseudonymized", PATIENT_PARTITIONS, 7 * DAY_MS, "pseudonym", "pseudonymized_vitals",
@@ -65,9 +70,14 @@ AUDIT_CHECKPOINTS = TopicSpec(
     "audit.checkpoints", 1, 3650 * DAY_MS, "chain", "audit_checkpoint",
     "Signed tree heads of the audit chains, for anchoring outside the system.",
 )
+DEAD_LETTERS_IDENTIFIED = TopicSpec(
+    "dead.letters.identified", 1, 24 * HOUR_MS, "stage", "dead_letter",
+    "Identified inputs that the feed or the pseudonymizer rejected, unchanged, with the reason.",
+    identified=True,
+)
 DEAD_LETTERS = TopicSpec(
     "dead.letters", 1, 7 * DAY_MS, "stage", "dead_letter",
-    "Rejected inputs with the reason. Restricted: payloads may identify a patient.",
+    "Pseudonymized inputs that a later stage rejected, with the reason.",
 )
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -79,22 +89,42 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     ALERTS,
     AUDIT_EVENTS,
     AUDIT_CHECKPOINTS,
+    DEAD_LETTERS_IDENTIFIED,
     DEAD_LETTERS,
 )
+IDENTIFIED_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in CATALOGUE if spec.identified)
 
 
 class TopicAdminError(ClinopsError):
     """Topics could not be listed or created."""
 
 
-def create_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOGUE, timeout_s: float = 30.0) -> list[str]:
-    """Create the catalogue's missing topics; return the names created."""
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create the catalogue's missing topics with the configured retention; return the names created."""
+    return create_topics(settings.bootstrap_servers, identified_retention_ms=settings.identified_retention_ms)
+
+
+def create_topics(
+    bootstrap_servers: str,
+    specs: tuple[TopicSpec, ...] = CATALOGUE,
+    timeout_s: float = 30.0,
+    identified_retention_ms: int | None = None,
+) -> list[str]:
+    """Create the catalogue's missing topics; return the names created.
+
+    With ``identified_retention_ms``, identified topics get that retention, and existing
+    ones are changed to it, so that shortening the setting takes effect at the next start.
+    """
+    if identified_retention_ms is not None:
+        specs = tuple(replace(spec, retention_ms=identified_retention_ms) if spec.identified else spec for spec in specs)
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
         raise TopicAdminError(f"cannot list topics on {bootstrap_servers}: {exc}; is the broker running?") from exc
 
+    if identified_retention_ms is not None:
+        _align_retention(admin, [spec for spec in specs if spec.identified and spec.name in existing], timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
     if not missing:
         return []
@@ -119,3 +149,29 @@ def create_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOG
         created.append(name)
         log.info("created topic %s", name)
     return created
+
+
+def _align_retention(admin: AdminClient, specs: list[TopicSpec], timeout_s: float) -> None:
+    """Set ``retention.ms`` on existing topics whose retention differs from their spec."""
+    if not specs:
+        return
+    resources = [ConfigResource(ResourceType.TOPIC, spec.name) for spec in specs]
+    try:
+        described = {resource.name: future.result(timeout_s) for resource, future in admin.describe_configs(resources).items()}
+    except KafkaException as exc:
+        raise TopicAdminError(f"cannot read the retention of the identified topics: {exc}") from exc
+    for spec in specs:
+        current = described[spec.name].get("retention.ms")
+        if current is not None and current.value == str(spec.retention_ms):
+            continue
+        change = ConfigResource(
+            ResourceType.TOPIC, spec.name,
+            incremental_configs=[ConfigEntry("retention.ms", str(spec.retention_ms),
+                                             incremental_operation=AlterConfigOpType.SET)],
+        )
+        try:
+            for future in admin.incremental_alter_configs([change]).values():
+                future.result(timeout_s)
+        except KafkaException as exc:
+            raise TopicAdminError(f"cannot set the retention of {spec.name}: {exc}") from exc
+        log.info("set the retention of %s to %d hours", spec.name, spec.retention_ms // HOUR_MS)
