@@ -123,6 +123,8 @@ class Vault:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._cache: dict[str, str] = {}
+        # Record numbers whose stored identity has only the record number so far.
+        self._incomplete: set[str] = set()
         self._generation = self._read_generation()
         self._key_id, self._index_key = self._current_key()
         self.device_key = PseudonymKey.from_secret(device_secret or self._device_secret())
@@ -185,13 +187,17 @@ class Vault:
                 self._devices = self._registered_devices()
 
     def pseudonym(self, identity: Identity) -> str:
-        """Return the patient's pseudonym, drawing a new one for a patient not yet known."""
+        """Return the patient's pseudonym, drawing a new one for a patient not yet known.
+
+        An outcome carries only the record number. When a patient's first event is one,
+        the vault completes the stored identity from the patient's first vital signs.
+        """
         cached = self._cache.get(identity.record_number)
-        if cached is not None:
+        if cached is not None and (identity.name is None or identity.record_number not in self._incomplete):
             return cached
         with self._lock:
             lookup = self._lookup(identity.record_number)
-            row = self._db.execute("SELECT pseudonym FROM patients WHERE lookup = ?", (lookup,)).fetchone()
+            row = self._db.execute("SELECT pseudonym, identity FROM patients WHERE lookup = ?", (lookup,)).fetchone()
             if row is None:
                 pseudonym = "p-" + secrets.token_hex(12)
                 sealed = self._seal(self._encode(identity), b"identity")
@@ -199,9 +205,19 @@ class Vault:
                 self._db.execute("INSERT OR IGNORE INTO patients VALUES (?, ?, ?, ?, ?)",
                                  (lookup, self._key_id, pseudonym, sealed, now))
                 # Another worker may have inserted first; its pseudonym wins.
-                row = self._db.execute("SELECT pseudonym FROM patients WHERE lookup = ?", (lookup,)).fetchone()
-            self._cache[identity.record_number] = row[0]
-            return row[0]
+                row = self._db.execute("SELECT pseudonym, identity FROM patients WHERE lookup = ?", (lookup,)).fetchone()
+            pseudonym, sealed = row
+            stored = self._decode(self._open(sealed, b"identity"))
+            if stored.name is None and identity.name is not None:
+                self._db.execute("UPDATE patients SET identity = ? WHERE lookup = ?",
+                                 (self._seal(self._encode(identity), b"identity"), lookup))
+                stored = identity
+            if stored.name is None:
+                self._incomplete.add(identity.record_number)
+            else:
+                self._incomplete.discard(identity.record_number)
+            self._cache[identity.record_number] = pseudonym
+            return pseudonym
 
     @staticmethod
     def _encode(identity: Identity) -> bytes:

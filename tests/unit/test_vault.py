@@ -131,3 +131,13 @@ def test_device_registry_persists_with_serials_encrypted(vault: Vault, tmp_path:
     assert {device.registered_by for device in reopened.devices()} == {"biomed"}
     raw = (tmp_path / "vault.sqlite3").read_bytes() + (tmp_path / "vault.sqlite3-wal").read_bytes()
     assert b"mon-111111" not in raw
+
+
+def test_outcome_first_identity_completed_later(vault: Vault) -> None:
+    pseudonym = vault.pseudonym(Identity("H00012345"))
+    assert vault.identity(pseudonym) == Identity("H00012345")
+    assert vault.pseudonym(ANNA) == pseudonym
+    assert vault.identity(pseudonym) == ANNA
+    # A later outcome does not erase what the vital signs brought.
+    assert vault.pseudonym(Identity("H00012345")) == pseudonym
+    assert vault.identity(pseudonym) == ANNA
