@@ -9,7 +9,9 @@ so earlier topics and stores do not interfere, then measures in one run:
    risk score produced) for a replay at full speed;
 3. latency: bedside-event-to-score and event-to-alert latency percentiles for a
    replay paced well below capacity, from Kafka message timestamps;
-4. memory: bytes of scorer state per monitored patient (tracemalloc, in-process),
+4. pseudonymizer: events per second of a worker that runs only the pseudonymizer,
+   draining the bedside backlog, the same task shape as the baseline loop;
+5. memory: bytes of scorer state per monitored patient (tracemalloc, in-process),
    and the worker's resident memory after the run.
 
 Usage: python bench/pipeline.py [--stays 500] [--latency-stays 100] [--data FOLDER]
@@ -43,7 +45,10 @@ from streams.producer import EventProducer  # noqa: E402
 from streams.sources.physionet import list_stays  # noqa: E402
 from streams.sources.replay import load_stays, merged_events, replay  # noqa: E402
 from streams.topic_reader import read_topic  # noqa: E402
-from streams.topics import ALERTS, BEDSIDE_VITALS, RISK_SCORES, create_topics  # noqa: E402
+from processors.vault import open_vault  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.sources.replay import replayed_monitors  # noqa: E402
+from streams.topics import ALERTS, BEDSIDE_VITALS, RISK_SCORES, VITALS_PSEUDONYMIZED, create_topics  # noqa: E402
 
 BROKER_PORT = 49092
 WORKER_PORT = 46066
@@ -96,10 +101,45 @@ def baseline(bootstrap: str, values: list[bytes]) -> float:
     return done / elapsed
 
 
-def start_bench_worker(bootstrap: str, data_dir: Path) -> subprocess.Popen:
+def start_bench_worker(bootstrap: str, data_dir: Path, monitors: list[str], *args: str) -> subprocess.Popen:
+    """Start a worker with its own data folder, its monitors registered in its vault."""
+    vault = open_vault(Settings(data_dir=data_dir))
+    try:
+        vault.register_devices(monitors, "bench")
+    finally:
+        vault.close()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLINOPS_DATA_DIR": str(data_dir),
            "CLINOPS_WORKER_PORT": str(WORKER_PORT), "CLINOPS_APP_ID": f"bench-{uuid.uuid4().hex[:6]}"}
-    return start_worker(env, WORKER_PORT, data_dir / "worker.log", "--loglevel", "warning", cwd=ROOT)
+    return start_worker(env, WORKER_PORT, data_dir / "worker.log", "--loglevel", "warning", *args, cwd=ROOT)
+
+
+def pseudonymizer_throughput(bootstrap: str, data_dir: Path, monitors: list[str], expected: int,
+                             timeout_s: float = 1800) -> tuple[float, int]:
+    """Events per second of a pseudonymizer-only worker that drains the bedside backlog.
+
+    The rate is taken from the Kafka timestamps of the worker's own outputs (those after
+    it started), so start-up and group join are not counted, as in the baseline loop.
+    """
+    started_ms = time.time() * 1000
+    worker = start_bench_worker(bootstrap, data_dir, monitors, "--stages", "pseudonymizer")
+    try:
+        deadline = time.monotonic() + timeout_s
+        stamps: list[int] = []
+        unchanged = 0
+        while time.monotonic() < deadline and unchanged < 3:
+            time.sleep(2.0)
+            previous = len(stamps)
+            stamps = [m.timestamp()[1] for m in read_topic(bootstrap, VITALS_PSEUDONYMIZED.name) if m.timestamp()[1] >= started_ms]
+            print(f"  pseudonymized {len(stamps)}/{expected}", file=sys.stderr)
+            if len(stamps) >= expected:
+                break
+            # Rejected inputs yield no output: a count that stops growing means the backlog is drained.
+            unchanged = unchanged + 1 if stamps and len(stamps) == previous else 0
+    finally:
+        stop_worker(worker)
+    if len(stamps) < 0.99 * expected:
+        raise TimeoutError(f"the pseudonymizer pseudonymized {len(stamps)} of {expected} events")
+    return len(stamps) / ((max(stamps) - min(stamps)) / 1000), len(stamps)
 
 
 def wait_scored(expected: int, timeout_s: float = 1800) -> None:
@@ -206,14 +246,15 @@ def main() -> None:
             baseline_eps = baseline(bootstrap, [e.value for e in vitals_events])
 
             print(f"2. full-speed replay of {len(stays)} stays", file=sys.stderr)
-            worker = start_bench_worker(bootstrap, root)
+            paced = load_stays(list_stays(args.data, args.stays + args.latency_stays)[args.stays:])
+            monitors = replayed_monitors(stays + paced)
+            worker = start_bench_worker(bootstrap, root / "pipeline", monitors)
             stats = replay(stays, EventProducer(bootstrap), speed=None, start=start, run_id=run_id)
             wait_scored(stats.rows + stats.malformed)
             system_eps, scored = throughput(bootstrap, run_ids)
             worker_rss = rss_mb(worker.pid)
 
             print(f"3. paced replay of {args.latency_stays} stays at {args.latency_speed:g}x", file=sys.stderr)
-            paced = load_stays(list_stays(args.data, args.stays + args.latency_stays)[args.stays:])
             paced_run = uuid.uuid4().hex
             paced_start = start + timedelta(days=60)
             paced_ids = {str(registry.decode(e.value)[1]["event_id"])
@@ -221,8 +262,14 @@ def main() -> None:
             paced_stats = replay(paced, EventProducer(bootstrap), speed=args.latency_speed, start=paced_start, run_id=paced_run)
             wait_scored(stats.rows + stats.malformed + paced_stats.rows + paced_stats.malformed)
             latency = latencies(bootstrap, paced_ids)
+            stop_worker(worker)
+            worker = None
 
-            print("4. memory per monitored patient", file=sys.stderr)
+            backlog = stats.rows + paced_stats.rows
+            print(f"4. pseudonymizer alone, draining {backlog} bedside events", file=sys.stderr)
+            pseudonymizer_eps, pseudonymized = pseudonymizer_throughput(bootstrap, root / "pseudonymizer", monitors, backlog)
+
+            print("5. memory per monitored patient", file=sys.stderr)
             per_patient = memory_per_patient()
         finally:
             if worker is not None:
@@ -236,6 +283,9 @@ def main() -> None:
         "baseline_events_per_s": round(baseline_eps),
         "pipeline_events_per_s": round(system_eps),
         "pipeline_to_baseline_ratio": round(system_eps / baseline_eps, 4),
+        "pseudonymizer_events": pseudonymized,
+        "pseudonymizer_events_per_s": round(pseudonymizer_eps),
+        "pseudonymizer_to_baseline_ratio": round(pseudonymizer_eps / baseline_eps, 4),
         "latency_stays": len(paced), "latency_speed": args.latency_speed,
         "latency_ms": latency,
         "scorer_bytes_per_patient": round(per_patient),

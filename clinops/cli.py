@@ -16,7 +16,7 @@ from infra.kafka.launcher import BrokerError, LocalBroker
 from schemas.errors import ClinopsError
 from streams.kafka_auth import security_config
 from streams.settings import Settings, get_settings
-from streams.topics import CATALOGUE, create_topics
+from streams.topics import BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, create_topics, ensure_topics
 
 log = logging.getLogger("clinops")
 
@@ -47,7 +47,7 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         broker.install()
         print(f"Kafka jars in {broker.jars_dir}")
     elif args.action == "start":
-        start_broker(dataclasses.replace(broker, secured=args.secured))
+        start_broker(dataclasses.replace(broker, secured=args.secured), settings)
     elif args.action == "acls":
         list_broker_acls(broker)
     elif args.action == "stop":
@@ -61,7 +61,7 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def start_broker(broker: LocalBroker) -> None:
+def start_broker(broker: LocalBroker, settings: Settings) -> None:
     """Start the broker. A secured one also gets the catalogue's topics and the role ACLs."""
     if broker.pid() is not None and broker.started_secured() != broker.secured:
         running = "secured" if broker.started_secured() else "plaintext"
@@ -77,7 +77,7 @@ def start_broker(broker: LocalBroker) -> None:
     from infra.kafka.acls import ROLES, apply_acls
 
     admin = broker.client_config()
-    create_topics(broker.bootstrap_servers, client_config=admin)
+    create_topics(broker.bootstrap_servers, client_config=admin, identified_retention_ms=settings.identified_retention_ms)
     apply_acls(broker.bootstrap_servers, admin)
     print(f"Secured with SASL/PLAIN and ACLs. Passwords of every user are in {broker.password_file} (owner only).")
     print("Users: admin (super user)")
@@ -100,10 +100,12 @@ def list_broker_acls(broker: LocalBroker) -> None:
 
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     require_broker(settings)
-    created = create_topics(settings.bootstrap_servers, client_config=security_config(settings))
+    created = ensure_topics(settings)
     for spec in CATALOGUE:
         state = "created" if spec.name in created else "exists"
-        print(f"{spec.name:<24} {state:<8} partitions={spec.partitions} retention={spec.retention_ms // 3_600_000}h key={spec.key}")
+        retention_ms = settings.identified_retention_ms if spec.identified else spec.retention_ms
+        print(f"{spec.name:<24} {state:<8} partitions={spec.partitions} retention={retention_ms / 3_600_000:g}h key={spec.key}"
+              + ("  (identified)" if spec.identified else ""))
     return 0
 
 
@@ -141,11 +143,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.progress import Progress
     from streams.producer import EventProducer
     from streams.sources.physionet import list_stays
-    from streams.sources.replay import default_start, load_stays, replay
+    from clinops.devices import register_devices
+    from streams.sources.replay import default_start, load_stays, replay, replayed_monitors
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
+    ensure_topics(settings)
     stays = load_stays(list_stays(Path(args.path), args.limit))
+    if args.register_devices:
+        announce_registration(register_devices(settings, replayed_monitors(stays), "replay"))
     total = sum(len(stay.rows) + len(stay.malformed) for stay in stays)
     progress = Progress(total, "replay")
     stats = replay(
@@ -162,15 +167,23 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def announce_registration(added: int) -> None:
+    if added:
+        print(f"Registered {added} new monitors in the device registry.")
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.progress import Progress
     from streams.producer import EventProducer
     from streams.sources.pacing import produce_paced
     from streams.sources.replay import default_start
-    from streams.sources.simulator import simulated_events
+    from clinops.devices import register_devices
+    from streams.sources.simulator import simulated_events, simulated_monitors
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
+    ensure_topics(settings)
+    if args.register_devices:
+        announce_registration(register_devices(settings, simulated_monitors(args.patients, args.seed), "simulator"))
     steps = int(args.hours * 60 / args.interval_minutes) + 1
     progress = Progress(steps * args.patients, "simulate")
     events = simulated_events(
@@ -188,7 +201,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from streams.consoles.alerts import follow_alerts, format_alert
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
+    ensure_topics(settings)
     follow_alerts(
         settings.bootstrap_servers,
         lambda alert: print(format_alert(alert), flush=True),
@@ -232,29 +245,12 @@ def cmd_audit_prove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def record_admin_action(settings: Settings, actor: str, action: str, subject_type: str, subject_id: str,
-                        details: dict[str, str]) -> uuid.UUID:
-    """Send the audit event of an administrative action to the audit topic; return its id."""
-    from datetime import datetime, timezone
-
-    from streams.producer import EventProducer
-    from streams.records import audit_event
-    from streams.topics import AUDIT_EVENTS
-
-    now = datetime.now(timezone.utc)
-    event = audit_event(actor=actor, action=action, subject_type=subject_type, subject_id=subject_id,
-                        input_bytes=f"{action}:{subject_id}:{now.isoformat()}".encode(), occurred_at=now, details=details)
-    producer = EventProducer(settings.bootstrap_servers, **security_config(settings))
-    producer.send(AUDIT_EVENTS, subject_id, event)
-    producer.flush()
-    return event.event_id
-
-
 def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
-    from processors.app import open_vault
+    from clinops.admin_audit import record_admin_action
+    from processors.vault import open_vault
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
+    ensure_topics(settings)
     vault = open_vault(settings)
     try:
         erased = vault.erase(args.record_number)
@@ -268,10 +264,11 @@ def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from processors.app import open_vault
+    from clinops.admin_audit import record_admin_action
+    from processors.vault import open_vault
 
     require_broker(settings)
-    create_topics(settings.bootstrap_servers, client_config=security_config(settings))
+    ensure_topics(settings)
     vault = open_vault(settings)
     try:
         old_id, new_id = vault.rotate()
@@ -285,15 +282,16 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.audit_query import run_audit_sql
     from clinops.privacy_scan import (
-        IDENTIFIED_TOPICS, findings_from_store, identifiers_from_messages, identifiers_from_vault, scan_logs,
-        scan_topic_messages, scanned_topics, store_queries,
+        findings_from_store, identifiers_from_messages, identifiers_from_vault, scan_logs, scan_topic_messages,
+        scanned_topics, store_queries,
     )
     from streams.topic_reader import read_topic
 
     require_broker(settings)
     kafka_security = security_config(settings)
-    identified = [m.value() for topic in sorted(IDENTIFIED_TOPICS - {"dead.letters"})
-                  for m in read_topic(settings.bootstrap_servers, topic, client_config=kafka_security)]
+    # Identified events carry the identifiers to search for; rejected ones may be malformed.
+    identified = [m.value() for topic in (BEDSIDE_VITALS, CLINICAL_OUTCOMES)
+                  for m in read_topic(settings.bootstrap_servers, topic.name, client_config=kafka_security)]
     identifiers = identifiers_from_messages(identified)
     identifiers.update(identifiers_from_vault(settings))
     if not identifiers:
@@ -318,6 +316,45 @@ def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
         print("  FOUND " + finding.line())
     print(f"privacy scan: {len(findings)} findings")
     return 1 if findings else 0
+
+
+def cmd_reidentify(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.reidentify import reidentify
+
+    require_broker(settings)
+    ensure_topics(settings)
+    decision = reidentify(settings, args.alert_id, args.by, args.reason)
+    if decision.refusal is not None:
+        print(f"Refused: {decision.refusal}. The request is recorded in the audit trail (event {decision.audit_event_id}).")
+        return 3
+    identity = decision.identity
+    print(f"Alert {decision.alert_id} (pseudonym {decision.pseudonym}):")
+    print(f"  record number  {identity.record_number}")
+    print(f"  name           {identity.name or '-'}")
+    print(f"  birth date     {identity.birth_date.isoformat() if identity.birth_date else '-'}")
+    print(f"Recorded in the audit trail as patient.reidentified by {args.by} (event {decision.audit_event_id}).")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.devices import read_serials, register_devices
+    from processors.vault import open_vault
+
+    if args.devices_command == "list":
+        vault = open_vault(settings)
+        try:
+            devices = vault.devices()
+        finally:
+            vault.close()
+        print(render_table(["serial", "pseudonym", "registered_by", "registered_at"],
+                           [[d.serial, d.pseudonym, d.registered_by, d.registered_at] for d in devices]))
+        return 0
+    require_broker(settings)
+    ensure_topics(settings)
+    serials = args.serials if args.devices_command == "register" else read_serials(Path(args.file))
+    added = register_devices(settings, serials, args.by)
+    print(f"Registered {added} new monitors ({len(serials) - added} were registered already).")
+    return 0
 
 
 def render_table(columns: list[str], rows: list[list[object]]) -> str:
@@ -366,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="event seconds per wall second (3600: one ICU hour per second), or 'max' (default)")
     replay.add_argument("--start", type=parse_start, help="UTC time of the first admission (default: this hour)")
     replay.add_argument("--run-id", help="seed for event ids; the same run id replays the same ids")
+    replay.add_argument("--no-register-devices", dest="register_devices", action="store_false",
+                        help="do not add the replayed stays' monitors to the device registry first")
     replay.set_defaults(handler=cmd_replay)
 
     simulate = commands.add_parser("simulate", formatter_class=defaults, help="generate live bedside feeds, some patients deteriorating")
@@ -376,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="event seconds per wall second (default 900: 15 minutes per second), or 'max'")
     simulate.add_argument("--start", type=parse_start, help="UTC time of the first observation (default: this hour)")
     simulate.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same patients")
+    simulate.add_argument("--no-register-devices", dest="register_devices", action="store_false",
+                          help="do not add the simulated monitors to the device registry first")
     simulate.set_defaults(handler=cmd_simulate)
 
     alerts = commands.add_parser("alerts", formatter_class=defaults, help="print deterioration alerts as they arrive")
@@ -407,6 +448,25 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--by", required=True, help="who carries out the request (recorded in the audit trail)")
     erase.add_argument("--reason", default="GDPR Art. 17 erasure request", help="why (recorded in the audit trail)")
     erase.set_defaults(handler=cmd_privacy_erase)
+
+    reid = commands.add_parser("reidentify", help="show the patient behind one alert to an authorized clinician (audited)")
+    reid.add_argument("alert_id", help="the alert's id, as `clinops alerts` prints it")
+    reid.add_argument("--by", required=True, help="the clinician's user name, as listed in the access file")
+    reid.add_argument("--reason", required=True, help="why the identity is needed (recorded in the audit trail)")
+    reid.set_defaults(handler=cmd_reidentify)
+
+    devices = commands.add_parser("devices", help="manage the registry of monitors allowed to send vital signs")
+    devices_commands = devices.add_subparsers(dest="devices_command", required=True)
+    register = devices_commands.add_parser("register", help="register monitors by serial number")
+    register.add_argument("serials", nargs="+", help="monitor serial numbers")
+    register.add_argument("--by", required=True, help="who registers (recorded in the audit trail)")
+    register.set_defaults(handler=cmd_devices)
+    load = devices_commands.add_parser("import", help="register the monitors listed in a file, one serial per line")
+    load.add_argument("file", help="text file of serial numbers; # starts a comment line")
+    load.add_argument("--by", required=True, help="who registers (recorded in the audit trail)")
+    load.set_defaults(handler=cmd_devices)
+    listing = devices_commands.add_parser("list", help="list the registered monitors")
+    listing.set_defaults(handler=cmd_devices)
 
     keys = commands.add_parser("keys", help="manage the pseudonym vault's keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

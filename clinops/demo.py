@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from clinops.cli import local_broker
+from clinops.devices import register_devices
 from clinops.progress import Progress
 from clinops.worker_client import query_worker, worker_health
 from clinops.worker_process import start_worker, stop_worker
@@ -35,8 +36,8 @@ from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sources.physionet import list_stays
 from streams.sources.pacing import FeedStats
-from streams.sources.replay import default_start, load_stays, merged_events, replay
-from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, create_topics
+from streams.sources.replay import default_start, load_stays, merged_events, replay, replayed_monitors
+from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, ensure_topics
 
 # Processing the bundled sample takes seconds; this bounds a stuck pipeline.
 PROCESSING_TIMEOUT_S = 300.0
@@ -54,7 +55,7 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
             print("Starting the local Kafka broker (the first start fetches its jars with Maven)...")
             broker.start()
             started_broker = True
-        create_topics(settings.bootstrap_servers)
+        ensure_topics(settings)
 
         # 2. Worker.
         if worker_health(settings.worker_port) is not None:
@@ -73,7 +74,8 @@ def run_demo(settings: Settings, sample: Path, limit: int | None) -> int:
         follower = threading.Thread(target=follow_run_alerts, args=(settings, run, alerts, stop_alerts), daemon=True)
         follower.start()
 
-        # 4. Replay.
+        # 4. Replay, from monitors registered as the hospital's biomedical engineers would.
+        register_devices(settings, replayed_monitors(stays), "demo")
         rows = sum(len(stay.rows) for stay in stays)
         malformed = sum(len(stay.malformed) for stay in stays)
         print(f"Replaying {len(stays)} ICU stays ({rows} hourly rows) from {sample}")
@@ -122,15 +124,19 @@ def follow_run_alerts(settings: Settings, run: RunFilter, alerts: list[Deteriora
     follow_alerts(settings.bootstrap_servers, show, from_beginning=True, should_stop=stop.is_set)
 
 
+# ClickHouse parses at most 256 KiB of SQL per query, so long id lists are sent in slices.
+IDS_PER_QUERY = 1000
+
+
 @dataclass(frozen=True)
 class RunFilter:
     """SQL conditions that select this run's audit rows, whatever else the store contains:
     the event ids of its vitals and outcomes, and the digests of its bedside messages."""
 
     vitals: frozenset[str]
-    vitals_ids: str
-    outcome_ids: str
-    bedside_digests: str
+    vitals_ids: list[str]
+    outcome_ids: list[str]
+    bedside_digests: list[str]
 
     @classmethod
     def of(cls, stays: list, start: datetime, run_id: str) -> RunFilter:
@@ -141,28 +147,41 @@ class RunFilter:
                 digests.append(hashlib.sha256(event.value).hexdigest())
             elif event.topic is CLINICAL_OUTCOMES:
                 outcomes.append(str(registry.decode(event.value)[1]["event_id"]))
+        return cls(frozenset(vitals), vitals, outcomes, digests)
 
-        def quoted(values: list[str]) -> str:
-            return ", ".join(f"'{value}'" for value in values) or "''"
-
-        return cls(frozenset(vitals), quoted(vitals), quoted(outcomes), quoted(digests))
-
-    def condition(self) -> str:
+    def conditions(self) -> list[str]:
+        """Return conditions that together select the run's rows, each row in exactly one."""
         event_id = "JSONExtractString(details, 'event_id')"
-        return (
-            f"(action IN ('vitals.pseudonymized', 'risk.scored', 'alert.raised') AND {event_id} IN ({self.vitals_ids}))"
-            f" OR (action IN ('outcome.pseudonymized', 'outcome.received') AND {event_id} IN ({self.outcome_ids}))"
-            f" OR (action = 'model.performance' AND JSONExtractString(details, 'outcome_event_id') IN ({self.outcome_ids}))"
-            f" OR (action = 'input.rejected' AND input_sha256 IN ({self.bedside_digests}))"
-        )
+        longest = max(len(self.vitals_ids), len(self.outcome_ids), 1)
+        result = []
+        for start in range(0, longest, IDS_PER_QUERY):
+            vitals = quoted(self.vitals_ids[start:start + IDS_PER_QUERY])
+            outcomes = quoted(self.outcome_ids[start:start + IDS_PER_QUERY])
+            digests = quoted(self.bedside_digests[start:start + IDS_PER_QUERY])
+            result.append(
+                f"(action IN ('vitals.pseudonymized', 'risk.scored', 'alert.raised') AND {event_id} IN ({vitals}))"
+                f" OR (action IN ('outcome.pseudonymized', 'outcome.received') AND {event_id} IN ({outcomes}))"
+                f" OR (action = 'model.performance' AND JSONExtractString(details, 'outcome_event_id') IN ({outcomes}))"
+                f" OR (action = 'input.rejected' AND input_sha256 IN ({digests}))"
+            )
+        return result
+
+    def performance_condition(self) -> str:
+        return f"JSONExtractString(details, 'outcome_event_id') IN ({quoted(self.outcome_ids)})"
+
+
+def quoted(values: list[str]) -> str:
+    return ", ".join(f"'{value}'" for value in values) or "''"
 
 
 def run_counts(settings: Settings, run: RunFilter) -> dict[str, int]:
-    result = query_worker(
-        settings.worker_port,
-        f"SELECT action, count() FROM audit_events WHERE {run.condition()} GROUP BY action",
-    )
-    return {action: int(count) for action, count in result.rows}
+    counts: dict[str, int] = {}
+    for condition in run.conditions():
+        result = query_worker(settings.worker_port,
+                              f"SELECT action, count() FROM audit_events WHERE {condition} GROUP BY action")
+        for action, count in result.rows:
+            counts[action] = counts.get(action, 0) + int(count)
+    return counts
 
 
 def wait_for_processing(
@@ -190,7 +209,7 @@ def wait_for_processing(
 def print_summary(settings: Settings, run: RunFilter, stats: FeedStats, counts: dict[str, int], alerts_seen: int) -> None:
     performance = query_worker(
         settings.worker_port,
-        f"SELECT details FROM audit_events WHERE action = 'model.performance' AND ({run.condition()}) "
+        f"SELECT details FROM audit_events WHERE action = 'model.performance' AND {run.performance_condition()} "
         "ORDER BY JSONExtractUInt(details, 'labels') DESC LIMIT 1",
     )
     metrics = json.loads(performance.rows[0][0]) if performance.rows else {}

@@ -20,11 +20,8 @@ from pathlib import Path
 from schemas.codec import registry
 from schemas.errors import DecodeError
 from streams.sinks.audit_store import AUDIT_TABLE, CHECKPOINT_TABLE, QueryResult
-from streams.topics import BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, DEAD_LETTERS
+from streams.topics import BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES
 
-# Topics that carry identity by design: the identified inputs, and the restricted dead
-# letters that keep rejected inputs unchanged.
-IDENTIFIED_TOPICS = frozenset({BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, DEAD_LETTERS.name})
 # ClickHouse's multiSearch functions take at most 255 needles per call.
 NEEDLES_PER_QUERY = 200
 AUDIT_TEXT_SQL = "concat(actor, '|', action, '|', subject_type, '|', subject_id, '|', details)"
@@ -66,16 +63,17 @@ def identifiers_from_messages(values: Iterable[bytes]) -> dict[str, str]:
 
 
 def identifiers_from_vault(settings: object) -> dict[str, str]:
-    """Return identifier -> kind for every patient in the vault, including those whose
-    identified events have left the topics."""
-    from processors.app import open_vault
+    """Return identifier -> kind for every patient and registered monitor in the vault,
+    including those whose identified events have left the topics."""
+    from processors.vault import open_vault
 
     vault = open_vault(settings)  # type: ignore[arg-type]
     try:
         identities = vault.identities().values()
+        serials = [device.serial for device in vault.devices()]
     finally:
         vault.close()
-    found: dict[str, str] = {}
+    found: dict[str, str] = dict.fromkeys(serials, "device serial")
     for identity in identities:
         found[identity.record_number] = "record number"
         if identity.name:
@@ -141,4 +139,4 @@ def findings_from_store(place: str, result: QueryResult, needles: list[str], ide
 
 
 def scanned_topics() -> list[str]:
-    return [spec.name for spec in CATALOGUE if spec.name not in IDENTIFIED_TOPICS]
+    return [spec.name for spec in CATALOGUE if not spec.identified]

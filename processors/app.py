@@ -9,7 +9,6 @@ The ``clinops-avro`` codec stays registered for agents that send event models.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import logging
 import socket
@@ -26,9 +25,8 @@ from processors.audit_verify import prove, verify
 from processors.audit_writer import ChainWriter
 from processors.labels import LabelJoiner
 from processors.messages import Input, Output
-from processors.pseudonym import PseudonymKey, load_or_create_key
 from processors.signing import load_or_create_signer, trusted_public_keys
-from processors.vault import Vault, load_master_key
+from processors.vault import open_vault
 from processors.pseudonymizer import PseudonymizerStage
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
@@ -36,7 +34,7 @@ from streams.kafka_auth import faust_credentials, security_config
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sinks.audit_store import AuditStore, open_store
-from streams.topics import CATALOGUE, create_topics
+from streams.topics import CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +54,6 @@ def to_input(message: Any, value: bytes) -> Input:
     """Convert a Faust message (timestamp in seconds since the epoch) to a stage input."""
     timestamp = datetime.fromtimestamp(message.timestamp, tz=timezone.utc) if message.timestamp else None
     return Input(message.topic, message.partition, message.offset, message.key, value, timestamp)
-
-
-def open_vault(settings: Settings) -> Vault:
-    master = settings.master_key.get_secret_value() if settings.master_key else None
-    return Vault(settings.keys_dir / "vault.sqlite3", load_master_key(settings.keys_dir, master))
-
-
-def pseudonym_key(settings: Settings) -> PseudonymKey:
-    if settings.pseudonym_key is not None:
-        return PseudonymKey.from_secret(base64.b64decode(settings.pseudonym_key.get_secret_value()))
-    return load_or_create_key(settings.keys_dir)
 
 
 class Worker:
@@ -96,7 +83,7 @@ class Worker:
         self.producer = EventProducer(settings.bootstrap_servers, **self.kafka_security)
         # The vault and keys are opened only by a worker that pseudonymizes.
         self.vault = open_vault(settings) if "pseudonymizer" in stages else None
-        self.pseudonymizer = PseudonymizerStage(pseudonym_key(settings), self.vault) if self.vault is not None else None
+        self.pseudonymizer = PseudonymizerStage(self.vault) if self.vault is not None else None
         policy = AlertPolicy(
             news2_medium=settings.alert_news2_medium,
             news2_high=settings.alert_news2_high,
@@ -126,7 +113,7 @@ class Worker:
 
     def _produce(self, outputs: list[Output]) -> None:
         for output in outputs:
-            if output.topic.name == "dead.letters":
+            if output.topic in (DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED):
                 self.counts["dead-letters"] += 1
             self.producer.send(output.topic, output.key, output.value)
 
@@ -207,7 +194,7 @@ class Worker:
 
     def open(self) -> None:
         """Create missing topics and open the audit store, before Faust subscribes."""
-        created = create_topics(self.settings.bootstrap_servers, client_config=self.kafka_security)
+        created = ensure_topics(self.settings)
         if created:
             log.info("created %d topics from the catalogue", len(created))
         url = self.settings.clickhouse_url.get_secret_value() if self.settings.clickhouse_url else None

@@ -67,18 +67,19 @@ def _vital_input(error: ValidationError, name: str) -> object:
     return "?"
 
 
-def reject(stage: str, message: Input, exc: ValueError) -> list[Output]:
+def reject(stage: str, message: Input, exc: ValueError, dead_letters: TopicSpec = DEAD_LETTERS) -> list[Output]:
     """Build the dead letter and the ``input.rejected`` audit event for a bad input.
 
     ``exc`` is a DecodeError, a pydantic ValidationError, or a ValueError whose message
-    names no identifier's value.
+    names no identifier's value. A stage that reads identified topics passes their
+    restricted dead-letter topic as ``dead_letters``.
     """
     if isinstance(exc, ValidationError):
         error_type, reason = describe_validation_error(exc)
     elif isinstance(exc, DecodeError):
         error_type, reason = "decode", str(exc)
     else:
-        error_type, reason = "validation", str(exc)
+        error_type, reason = getattr(exc, "error_type", "validation"), str(exc)
     letter = dead_letter(
         stage=stage, topic=message.topic, partition=message.partition, offset=message.offset,
         error_type=error_type, reason=reason, payload=message.value,
@@ -86,4 +87,4 @@ def reject(stage: str, message: Input, exc: ValueError) -> list[Output]:
     # A rejected input's own event time may be unreadable, so its audit event is dated
     # by the time the input entered Kafka, or by the rejection when that is unknown.
     audit = rejection_audit(letter, occurred_at=message.timestamp)
-    return [Output.of(DEAD_LETTERS, stage, letter), Output.of(AUDIT_EVENTS, audit.subject_id, audit)]
+    return [Output.of(dead_letters, stage, letter), Output.of(AUDIT_EVENTS, audit.subject_id, audit)]

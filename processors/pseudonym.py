@@ -1,22 +1,17 @@
-"""Keyed pseudonyms and the removal of direct identifiers.
+"""Keyed device pseudonyms and the coarsening of quasi-identifiers.
 
-A pseudonym is HMAC-SHA256 over the record number under a secret key, so that no one
-without the key can link a pseudonym back to a record number, even by hashing every
-possible number. Keys have ids so that they can rotate, and each pseudonymized event
-records which key made its pseudonym.
+A device pseudonym is HMAC-SHA256 over the monitor's serial number under a secret key,
+so that no one without the key can link it back to a serial, even by hashing every
+possible serial. Patient pseudonyms are drawn at random by the vault instead, so that
+erasing a patient leaves nothing that could recompute the link.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 from schemas.errors import ClinopsError
 
@@ -38,40 +33,6 @@ class PseudonymKey:
             raise KeyStoreError(f"a pseudonymization key needs at least 16 bytes, got {len(secret)}")
         # The id is a digest of the key, so it names the key without revealing it.
         return cls(key_id="k-" + hashlib.sha256(b"key-id:" + secret).hexdigest()[:12], secret=secret)
-
-
-def load_or_create_key(keys_dir: Path) -> PseudonymKey:
-    """Load the current key from ``keys_dir/pseudonym-keys.json``, creating one on first use.
-
-    The file is written with mode 0600, readable by the worker's user only.
-    """
-    path = keys_dir / "pseudonym-keys.json"
-    if path.exists():
-        try:
-            store = json.loads(path.read_text())
-            secret = base64.b64decode(store["keys"][store["current"]])
-        except (KeyError, ValueError) as exc:
-            raise KeyStoreError(f"the key store {path} is invalid ({exc}); restore it from backup") from exc
-        return PseudonymKey.from_secret(secret)
-
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    key = PseudonymKey.from_secret(secrets.token_bytes(KEY_BYTES))
-    store = {"current": key.key_id, "keys": {key.key_id: base64.b64encode(key.secret).decode()}}
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        json.dump(store, out)
-    return key
-
-
-def pseudonym(record_number: str, key: PseudonymKey) -> str:
-    """Return the keyed pseudonym of a record number.
-
-    >>> key = PseudonymKey.from_secret(bytes(range(32)))
-    >>> pseudonym("H00012345", key)
-    'p-d5261efee27a02ec3c5c48ed'
-    """
-    digest = hmac.new(key.secret, record_number.strip().encode(), hashlib.sha256).hexdigest()
-    return "p-" + digest[:24]
 
 
 def device_pseudonym(device_id: str, key: PseudonymKey) -> str:

@@ -11,9 +11,14 @@ follow, and they are why pseudonyms are random rather than computed from a key:
   between the record number and the random pseudonym, so no key the system keeps can
   recompute it. Audit rows keep the pseudonym, so the audit chain still verifies.
 
-Index keys and identities are encrypted with AES-256-GCM under a master key from
-``CLINOPS_MASTER_KEY`` (base64, 32 bytes). Without it, a master key is generated into
-the key folder (mode 0600), which protects a copied database but not a copied folder.
+The vault also keeps the device key, which turns monitor serial numbers into device
+pseudonyms, and the device registry: the monitors allowed to send vital signs, by
+device pseudonym, with their serials encrypted.
+
+Index keys, the device key, identities and serials are encrypted with AES-256-GCM under
+a master key from ``CLINOPS_MASTER_KEY`` (base64, 32 bytes). Without it, a master key
+is generated into the key folder (mode 0600), which protects a copied database but not
+a copied folder.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from processors.pseudonym import KEY_BYTES, PseudonymKey, device_pseudonym
 from schemas.errors import ClinopsError
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,9 @@ CREATE TABLE IF NOT EXISTS patients (
     identity BLOB NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS erasures (pseudonym TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, wrapped BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    pseudonym TEXT PRIMARY KEY, serial BLOB NOT NULL, registered_by TEXT NOT NULL, registered_at TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 """
 
@@ -80,8 +90,32 @@ def load_master_key(keys_dir: Path, from_environment: str | None) -> bytes:
     return key
 
 
+@dataclass(frozen=True)
+class Device:
+    """A registered monitor: its serial, its pseudonym, and who registered it when."""
+
+    serial: str
+    pseudonym: str
+    registered_by: str
+    registered_at: str
+
+
+def open_vault(settings: Settings) -> Vault:
+    """Open the vault in the key folder with the master and device keys from the settings."""
+    master = settings.master_key.get_secret_value() if settings.master_key else None
+    device_key = settings.device_key.get_secret_value() if settings.device_key else None
+    return Vault(settings.keys_dir / "vault.sqlite3", load_master_key(settings.keys_dir, master),
+                 base64.b64decode(device_key) if device_key else None)
+
+
 class Vault:
-    def __init__(self, path: Path, master_key: bytes) -> None:
+    """Pseudonyms, encrypted identities, the device key and the device registry.
+
+    ``device_secret`` overrides the device key kept in the vault, for a deployment that
+    holds it in a KMS. Device pseudonyms and the registry depend on it, so it must not change.
+    """
+
+    def __init__(self, path: Path, master_key: bytes, device_secret: bytes | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._aead = AESGCM(master_key)
         self._lock = threading.Lock()
@@ -89,8 +123,12 @@ class Vault:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._cache: dict[str, str] = {}
+        # Record numbers whose stored identity has only the record number so far.
+        self._incomplete: set[str] = set()
         self._generation = self._read_generation()
         self._key_id, self._index_key = self._current_key()
+        self.device_key = PseudonymKey.from_secret(device_secret or self._device_secret())
+        self._devices = self._registered_devices()
 
     # Encryption of index keys and identities, bound to their purpose.
     def _seal(self, plaintext: bytes, purpose: bytes) -> bytes:
@@ -116,6 +154,18 @@ class Vault:
         self._db.execute("INSERT INTO index_keys VALUES (?, ?, ?)", (key_id, self._seal(key, b"index-key"), now))
         return key_id, key
 
+    def _device_secret(self) -> bytes:
+        row = self._db.execute("SELECT wrapped FROM secrets WHERE name = 'device-key'").fetchone()
+        if row is not None:
+            return self._open(row[0], b"device-key")
+        secret = secrets.token_bytes(KEY_BYTES)
+        self._db.execute("INSERT OR IGNORE INTO secrets VALUES ('device-key', ?)", (self._seal(secret, b"device-key"),))
+        # Another process may have stored its key first; that key wins.
+        return self._open(self._db.execute("SELECT wrapped FROM secrets WHERE name = 'device-key'").fetchone()[0], b"device-key")
+
+    def _registered_devices(self) -> frozenset[str]:
+        return frozenset(row[0] for row in self._db.execute("SELECT pseudonym FROM devices"))
+
     @property
     def key_id(self) -> str:
         return self._key_id
@@ -134,15 +184,20 @@ class Vault:
                 self._cache.clear()
                 self._generation = generation
                 self._key_id, self._index_key = self._current_key()
+                self._devices = self._registered_devices()
 
     def pseudonym(self, identity: Identity) -> str:
-        """Return the patient's pseudonym, drawing a new one for a patient not yet known."""
+        """Return the patient's pseudonym, drawing a new one for a patient not yet known.
+
+        An outcome carries only the record number. When a patient's first event is one,
+        the vault completes the stored identity from the patient's first vital signs.
+        """
         cached = self._cache.get(identity.record_number)
-        if cached is not None:
+        if cached is not None and (identity.name is None or identity.record_number not in self._incomplete):
             return cached
         with self._lock:
             lookup = self._lookup(identity.record_number)
-            row = self._db.execute("SELECT pseudonym FROM patients WHERE lookup = ?", (lookup,)).fetchone()
+            row = self._db.execute("SELECT pseudonym, identity FROM patients WHERE lookup = ?", (lookup,)).fetchone()
             if row is None:
                 pseudonym = "p-" + secrets.token_hex(12)
                 sealed = self._seal(self._encode(identity), b"identity")
@@ -150,9 +205,19 @@ class Vault:
                 self._db.execute("INSERT OR IGNORE INTO patients VALUES (?, ?, ?, ?, ?)",
                                  (lookup, self._key_id, pseudonym, sealed, now))
                 # Another worker may have inserted first; its pseudonym wins.
-                row = self._db.execute("SELECT pseudonym FROM patients WHERE lookup = ?", (lookup,)).fetchone()
-            self._cache[identity.record_number] = row[0]
-            return row[0]
+                row = self._db.execute("SELECT pseudonym, identity FROM patients WHERE lookup = ?", (lookup,)).fetchone()
+            pseudonym, sealed = row
+            stored = self._decode(self._open(sealed, b"identity"))
+            if stored.name is None and identity.name is not None:
+                self._db.execute("UPDATE patients SET identity = ? WHERE lookup = ?",
+                                 (self._seal(self._encode(identity), b"identity"), lookup))
+                stored = identity
+            if stored.name is None:
+                self._incomplete.add(identity.record_number)
+            else:
+                self._incomplete.discard(identity.record_number)
+            self._cache[identity.record_number] = pseudonym
+            return pseudonym
 
     @staticmethod
     def _encode(identity: Identity) -> bytes:
@@ -166,13 +231,14 @@ class Vault:
         """Return every known patient's identity by pseudonym (for scans and re-identification)."""
         with self._lock:
             rows = self._db.execute("SELECT pseudonym, identity FROM patients").fetchall()
-        result = {}
-        for pseudonym, sealed in rows:
-            fields = json.loads(self._open(sealed, b"identity"))
-            birth = fields["birth_date"]
-            result[pseudonym] = Identity(fields["record_number"], fields["name"],
-                                         date.fromisoformat(birth) if birth else None, fields["device_id"])
-        return result
+        return {pseudonym: self._decode(self._open(sealed, b"identity")) for pseudonym, sealed in rows}
+
+    @staticmethod
+    def _decode(plaintext: bytes) -> Identity:
+        fields = json.loads(plaintext)
+        birth = fields["birth_date"]
+        return Identity(fields["record_number"], fields["name"],
+                        date.fromisoformat(birth) if birth else None, fields["device_id"])
 
     def erase(self, record_number: str) -> str:
         """Erase a patient: delete the only link to their pseudonym; return the pseudonym."""
@@ -210,6 +276,48 @@ class Vault:
             self._key_id, self._index_key = new_id, new_key
             self._cache.clear()
             return old_id, new_id
+
+    def identity(self, pseudonym: str) -> Identity | None:
+        """Return the identity behind a pseudonym, or None when it is unknown or erased."""
+        with self._lock:
+            row = self._db.execute("SELECT identity FROM patients WHERE pseudonym = ?", (pseudonym,)).fetchone()
+        return None if row is None else self._decode(self._open(row[0], b"identity"))
+
+    def device_pseudonym(self, serial: str) -> str:
+        return device_pseudonym(serial, self.device_key)
+
+    def is_registered(self, device: str) -> bool:
+        """Return True when the monitor with device pseudonym ``device`` is in the registry."""
+        if device in self._devices:
+            return True
+        # A miss reads the table, so that a monitor registered by another process a moment
+        # ago is accepted at once. The primary-key lookup costs microseconds.
+        with self._lock:
+            found = self._db.execute("SELECT 1 FROM devices WHERE pseudonym = ?", (device,)).fetchone() is not None
+            if found:
+                self._devices = self._devices | {device}
+        return found
+
+    def register_devices(self, serials: list[str], registered_by: str) -> int:
+        """Add monitors to the device registry; return how many were not registered before."""
+        now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            before = self._db.execute("SELECT count(*) FROM devices").fetchone()[0]
+            self._db.execute("BEGIN IMMEDIATE")
+            for serial in serials:
+                self._db.execute("INSERT OR IGNORE INTO devices VALUES (?, ?, ?, ?)",
+                                 (self.device_pseudonym(serial), self._seal(serial.strip().encode(), b"serial"),
+                                  registered_by, now))
+            self._db.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'")
+            self._db.execute("COMMIT")
+            self._devices = self._registered_devices()
+            return len(self._devices) - before
+
+    def devices(self) -> list[Device]:
+        with self._lock:
+            rows = self._db.execute("SELECT pseudonym, serial, registered_by, registered_at FROM devices "
+                                    "ORDER BY registered_at, pseudonym").fetchall()
+        return [Device(self._open(serial, b"serial").decode(), pseudonym, by, at) for pseudonym, serial, by, at in rows]
 
     def erased(self, pseudonym: str) -> bool:
         with self._lock:

@@ -43,13 +43,17 @@ class Settings(BaseSettings):
     broker_port: int = Field(default=9092, description="Port of the local broker; the controller uses the next one.")
     worker_port: int = Field(default=6066, description="Loopback port of the worker's web endpoint (health, SQL).")
     app_id: str = Field(default="clinops", description="Faust application id, the prefix of consumer groups.")
-    pseudonym_key: SecretStr | None = Field(
+    device_key: SecretStr | None = Field(
         default=None,
-        description="Base64 pseudonymization key. Unset: a key generated once into the data folder's key store.",
+        description="Base64 key (16+ bytes) for device pseudonyms. Unset: one generated into the vault. Must never change.",
     )
     master_key: SecretStr | None = Field(
         default=None,
         description="Base64 32-byte key that encrypts the pseudonym vault. Unset: one generated into the key folder.",
+    )
+    access_file: Path = Field(
+        default=PROJECT_ROOT / "config" / "access.toml",
+        description="TOML file with the clinicians' roles and the roles that may re-identify a patient.",
     )
     alert_news2_medium: int = Field(default=5, description="NEWS2 aggregate that raises a MEDIUM alert.")
     alert_news2_high: int = Field(default=7, description="NEWS2 aggregate that raises a HIGH alert.")
@@ -64,6 +68,10 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_s: float = Field(
         default=10.0, description="Seconds after which new audit entries get a signed checkpoint even if fewer."
     )
+    identified_retention_hours: float = Field(
+        default=24.0, gt=0,
+        description="Hours that the identified topics (bedside.vitals, clinical.outcomes, dead.letters.identified) keep events.",
+    )
     label_horizon_hours: float = Field(
         default=6.0, description="An observation is labelled positive when sepsis onset follows within this many hours."
     )
@@ -75,6 +83,10 @@ class Settings(BaseSettings):
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def identified_retention_ms(self) -> int:
+        return int(self.identified_retention_hours * 3_600_000)
 
     @property
     def kafka_dir(self) -> Path:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from schemas.errors import ClinopsError
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,19 @@ class TopicSpec:
     key: str
     schema: str
     description: str
+    # Carries direct identifiers: short retention, readable by the pseudonymizer only.
+    identified: bool = False
 
 
 BEDSIDE_VITALS = TopicSpec(
     "bedside.vitals", PATIENT_PARTITIONS, 24 * HOUR_MS, "record number", "bedside_vitals",
     "Identified vital signs from bedside feeds; short retention because they carry identity.",
+    identified=True,
 )
 CLINICAL_OUTCOMES = TopicSpec(
     "clinical.outcomes", PATIENT_PARTITIONS, 24 * HOUR_MS, "record number", "clinical_outcome",
     "Identified EHR outcomes (sepsis onset, discharge).",
+    identified=True,
 )
 VITALS_PSEUDONYMIZED = TopicSpec(
     "vitals.pseudonymized", PATIENT_PARTITIONS, 7 * DAY_MS, "pseudonym", "pseudonymized_vitals",
@@ -66,9 +71,14 @@ AUDIT_CHECKPOINTS = TopicSpec(
     "audit.checkpoints", 1, 3650 * DAY_MS, "chain", "audit_checkpoint",
     "Signed tree heads of the audit chains, for anchoring outside the system.",
 )
+DEAD_LETTERS_IDENTIFIED = TopicSpec(
+    "dead.letters.identified", 1, 24 * HOUR_MS, "stage", "dead_letter",
+    "Identified inputs that the feed or the pseudonymizer rejected, unchanged, with the reason.",
+    identified=True,
+)
 DEAD_LETTERS = TopicSpec(
     "dead.letters", 1, 7 * DAY_MS, "stage", "dead_letter",
-    "Rejected inputs with the reason. Restricted: payloads may identify a patient.",
+    "Pseudonymized inputs that a later stage rejected, with the reason.",
 )
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -80,8 +90,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     ALERTS,
     AUDIT_EVENTS,
     AUDIT_CHECKPOINTS,
+    DEAD_LETTERS_IDENTIFIED,
     DEAD_LETTERS,
 )
+IDENTIFIED_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in CATALOGUE if spec.identified)
 
 
 class TopicAdminError(ClinopsError):
@@ -93,21 +105,38 @@ class TopicAdminError(ClinopsError):
 NOT_AUTHORIZED = frozenset({"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"})
 
 
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create the catalogue's missing topics with the configured retention; return the names created."""
+    from streams.kafka_auth import security_config  # imports Faust, which most callers of this module need not
+
+    return create_topics(settings.bootstrap_servers, identified_retention_ms=settings.identified_retention_ms,
+                         client_config=security_config(settings))
+
+
 def create_topics(
-    bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOGUE, timeout_s: float = 30.0,
+    bootstrap_servers: str,
+    specs: tuple[TopicSpec, ...] = CATALOGUE,
+    timeout_s: float = 30.0,
+    identified_retention_ms: int | None = None,
     client_config: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Create the catalogue's missing topics; return the names created.
 
+    With ``identified_retention_ms``, identified topics get that retention, and existing
+    ones are changed to it, so that shortening the setting takes effect at the next start.
     ``client_config`` adds librdkafka settings such as SASL credentials. A topic that the
-    principal is not authorized to create is skipped with a log line, not raised.
+    principal is not authorized to create or reconfigure is skipped with a log line.
     """
+    if identified_retention_ms is not None:
+        specs = tuple(replace(spec, retention_ms=identified_retention_ms) if spec.identified else spec for spec in specs)
     admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(client_config or {})})
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
         raise TopicAdminError(f"cannot list topics on {bootstrap_servers}: {exc}; is the broker running?") from exc
 
+    if identified_retention_ms is not None:
+        _align_retention(admin, [spec for spec in specs if spec.identified and spec.name in existing], timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
     if not missing:
         return []
@@ -139,3 +168,35 @@ def create_topics(
         log.info("not authorized to create or describe %d topics, so skipped them: %s",
                  len(not_authorized), ", ".join(sorted(not_authorized)))
     return created
+
+
+def _align_retention(admin: AdminClient, specs: list[TopicSpec], timeout_s: float) -> None:
+    """Set ``retention.ms`` on existing topics whose retention differs from their spec."""
+    if not specs:
+        return
+    resources = [ConfigResource(ResourceType.TOPIC, spec.name) for spec in specs]
+    try:
+        described = {resource.name: future.result(timeout_s) for resource, future in admin.describe_configs(resources).items()}
+    except KafkaException as exc:
+        if exc.args[0].name() in NOT_AUTHORIZED:
+            log.info("not authorized to read the retention of the identified topics, so left it to the admin")
+            return
+        raise TopicAdminError(f"cannot read the retention of the identified topics: {exc}") from exc
+    for spec in specs:
+        current = described[spec.name].get("retention.ms")
+        if current is not None and current.value == str(spec.retention_ms):
+            continue
+        change = ConfigResource(
+            ResourceType.TOPIC, spec.name,
+            incremental_configs=[ConfigEntry("retention.ms", str(spec.retention_ms),
+                                             incremental_operation=AlterConfigOpType.SET)],
+        )
+        try:
+            for future in admin.incremental_alter_configs([change]).values():
+                future.result(timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].name() in NOT_AUTHORIZED:
+                log.info("not authorized to set the retention of %s, so left it to the admin", spec.name)
+                continue
+            raise TopicAdminError(f"cannot set the retention of {spec.name}: {exc}") from exc
+        log.info("set the retention of %s to %d hours", spec.name, spec.retention_ms // HOUR_MS)

@@ -20,13 +20,12 @@ from confluent_kafka.admin import (
 
 from schemas.errors import ClinopsError
 from streams.topics import (
-    ALERTS, AUDIT_CHECKPOINTS, AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS, OUTCOMES_PSEUDONYMIZED,
-    RISK_SCORES, VITALS_PSEUDONYMIZED,
+    ALERTS, AUDIT_CHECKPOINTS, AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED,
+    OUTCOMES_PSEUDONYMIZED, RISK_SCORES, VITALS_PSEUDONYMIZED,
 )
 
-# The pseudonymizer's dead letters, which may identify a patient.
-# TODO: use the TopicSpec constant once streams.topics defines this topic.
-IDENTIFIED_DEAD_LETTERS = "dead.letters.identified"
+# The feed's and the pseudonymizer's dead letters, which may identify a patient.
+IDENTIFIED_DEAD_LETTERS = DEAD_LETTERS_IDENTIFIED.name
 
 # Seconds that apply_acls waits for the broker to report the new ACLs.
 ACL_PROPAGATION_TIMEOUT_S = 30.0
@@ -53,13 +52,13 @@ class Role:
 FEED = Role(
     "feed", "bedside feeds and the replay",
     # The replay also dead-letters malformed rows and audits each rejection.
-    writes=(BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, IDENTIFIED_DEAD_LETTERS, DEAD_LETTERS.name, AUDIT_EVENTS.name),
+    writes=(BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, IDENTIFIED_DEAD_LETTERS, AUDIT_EVENTS.name),
 )
 PSEUDONYMIZER = Role(
     "pseudonymizer", "the worker that runs the pseudonymizer stage (CLINOPS_APP_ID=clinops-pseudonymizer)",
     reads=(BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name),
     writes=(VITALS_PSEUDONYMIZED.name, OUTCOMES_PSEUDONYMIZED.name, AUDIT_EVENTS.name,
-            IDENTIFIED_DEAD_LETTERS, DEAD_LETTERS.name),
+            IDENTIFIED_DEAD_LETTERS),
     group_prefix="clinops-pseudonymizer",
     own_topic_prefix="clinops-pseudonymizer-",
 )

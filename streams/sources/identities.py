@@ -67,5 +67,14 @@ def synthesize_identity(stay_id: str, sex: str | None, age: float | None, admitt
     birth_date = birthday - timedelta(days=rng.randrange(365))
 
     bed = f"{ward}-{rng.randrange(1, 25):02d}"
-    device_id = f"mon-{seed % 16**6:06x}"
-    return Identity(record_number, name, birth_date, bed, device_id)
+    return Identity(record_number, name, birth_date, bed, monitor_serial(stay_id))
+
+
+def monitor_serial(stay_id: str) -> str:
+    """Return the serial number of the monitor that watches the stay.
+
+    >>> monitor_serial("p100001") == monitor_serial("p100001"), monitor_serial("p100001")[:4]
+    (True, 'mon-')
+    """
+    seed = int.from_bytes(hashlib.sha256(f"identity:{stay_id}".encode()).digest()[:8], "big")
+    return f"mon-{seed % 16**6:06x}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.producer import EventProducer
-from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS, TopicSpec
+from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS_IDENTIFIED, TopicSpec
 
 
 @dataclass(frozen=True, order=True)
@@ -63,7 +63,7 @@ def produce_paced(
             stats.rows += 1
         elif event.topic is CLINICAL_OUTCOMES:
             stats.outcomes += 1
-        elif event.topic is DEAD_LETTERS:
+        elif event.topic is DEAD_LETTERS_IDENTIFIED:
             stats.malformed += 1
         if on_event is not None:
             on_event(stats)

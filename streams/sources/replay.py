@@ -20,10 +20,10 @@ from pathlib import Path
 from schemas.codec import registry
 from streams.producer import EventProducer
 from streams.records import dead_letter, rejection_audit
-from streams.sources.identities import synthesize_identity
+from streams.sources.identities import monitor_serial, synthesize_identity
 from streams.sources.pacing import FeedStats, TimedEvent, produce_paced
 from streams.sources.physionet import Stay, parse_stay
-from streams.topics import AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS
+from streams.topics import AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS_IDENTIFIED
 
 SOURCE = "physionet-replay"
 REPLAY_NAMESPACE = uuid.UUID("0b6a8f3e-1c2d-5e4f-9a8b-7c6d5e4f3a2b")
@@ -91,7 +91,7 @@ def stay_events(stay: Stay, start: datetime, run_id: str) -> list[TimedEvent]:
             error_type="malformed_row", reason=row.reason, payload=row.text.encode(),
         )
         key = f"replay/{stay.stay_id}"
-        events.append(TimedEvent(admitted_at, (stay.stay_id, -row.line), DEAD_LETTERS, key, letter.to_avro()))
+        events.append(TimedEvent(admitted_at, (stay.stay_id, -row.line), DEAD_LETTERS_IDENTIFIED, key, letter.to_avro()))
         audit = rejection_audit(letter, occurred_at=admitted_at)
         events.append(TimedEvent(admitted_at, (stay.stay_id, -row.line), AUDIT_EVENTS, key, audit.to_avro()))
 
@@ -102,6 +102,11 @@ def stay_events(stay: Stay, start: datetime, run_id: str) -> list[TimedEvent]:
 def merged_events(stays: Iterable[Stay], start: datetime, run_id: str) -> Iterator[TimedEvent]:
     """Merge the stays' messages into one stream in event-time order."""
     return heapq.merge(*(stay_events(stay, start, run_id) for stay in stays))
+
+
+def replayed_monitors(stays: Iterable[Stay]) -> list[str]:
+    """Return the serials of the monitors that the replay of ``stays`` sends from."""
+    return [monitor_serial(stay.stay_id) for stay in stays]
 
 
 def load_stays(paths: Iterable[Path]) -> list[Stay]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas.codec import registry
-from streams.sources.identities import synthesize_identity
+from streams.sources.identities import monitor_serial, synthesize_identity
 from streams.sources.pacing import TimedEvent
 from streams.topics import BEDSIDE_VITALS, CLINICAL_OUTCOMES
 
@@ -49,13 +49,22 @@ class SimulatedPatient:
     onset_hour: float | None
 
 
+def simulated_stay_id(run_id: str, index: int) -> str:
+    return f"sim-{run_id}-{index:04d}"
+
+
+def simulated_monitors(count: int, seed: int) -> list[str]:
+    """Return the serials of the monitors that ``simulated_events`` with the same count and seed uses."""
+    return [monitor_serial(simulated_stay_id(str(seed), i)) for i in range(count)]
+
+
 def make_patients(count: int, deteriorating_fraction: float, hours: float, rng: random.Random, run_id: str) -> list[SimulatedPatient]:
     patients = []
     for i in range(count):
         deteriorating = rng.random() < deteriorating_fraction
         patients.append(
             SimulatedPatient(
-                stay_id=f"sim-{run_id}-{i:04d}",
+                stay_id=simulated_stay_id(run_id, i),
                 ward=rng.choice(WARDS),
                 sex=rng.choice("FM"),
                 age=rng.randint(25, 92),

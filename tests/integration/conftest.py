@@ -24,10 +24,11 @@ from schemas.codec import registry
 from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT, Settings
 from streams.sources.physionet import Stay, list_stays
-from streams.sources.replay import load_stays, merged_events, replay
+from processors.vault import open_vault
+from streams.sources.replay import load_stays, merged_events, replay, replayed_monitors
 from streams.topics import BEDSIDE_VITALS, create_topics
 from tests.conftest import SAMPLE_DIR
-from tests.integration.helpers import audit_rows, wait_for
+from tests.integration.helpers import audit_rows, count_rows_in, wait_for
 
 TEST_BROKER_PORT = int(os.environ.get("CLINOPS_TEST_BROKER_PORT", "39092"))
 TEST_WORKER_PORT = int(os.environ.get("CLINOPS_TEST_WORKER_PORT", "36066"))
@@ -103,10 +104,20 @@ def sql_list(values: list[str]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
+# Every stay of the bundled sample: enough patients for the privacy scan to mean something.
+REPLAYED_STAYS = 200
+
+
 @pytest.fixture(scope="session")
 def replayed(worker: RunningWorker) -> Replayed:
-    """Replay 20 sample stays and wait until the worker has processed all of them."""
-    stays = load_stays(list_stays(SAMPLE_DIR, 20))
+    """Replay the sample's stays from registered monitors and wait until the worker has processed all of them."""
+    stays = load_stays(list_stays(SAMPLE_DIR, REPLAYED_STAYS))
+    assert len(stays) == REPLAYED_STAYS
+    vault = open_vault(worker.settings)
+    try:
+        vault.register_devices(replayed_monitors(stays), "integration-tests")
+    finally:
+        vault.close()
     run_id = uuid.uuid4().hex
     events = [e for e in merged_events(stays, REPLAY_START, run_id) if e.topic is BEDSIDE_VITALS]
     digests = [hashlib.sha256(e.value).hexdigest() for e in events]
@@ -121,7 +132,8 @@ def replayed(worker: RunningWorker) -> Replayed:
         lambda count: int(count) >= len(stays),
     )
     wait_for(
-        lambda: audit_rows(port, f"SELECT count() FROM audit_events WHERE input_sha256 IN ({sql_list(digests)})")[0][0],
-        lambda count: int(count) >= len(digests),
+        lambda: sum(count_rows_in(port, "SELECT 'rows', count() FROM audit_events WHERE input_sha256 IN ({values})",
+                                  digests).values()),
+        lambda count: count >= len(digests),
     )
     return Replayed(stays, run_id, digests, event_ids)

@@ -26,3 +26,18 @@ def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float 
 
 def audit_rows(port: int, sql: str) -> list[list]:
     return query_worker(port, sql).rows
+
+
+# ClickHouse parses at most 256 KiB of SQL per query, about 3,000 quoted SHA-256 digests.
+IN_LIST_CHUNK = 1000
+
+
+def count_rows_in(port: int, sql: str, values: list[str]) -> dict[str, int]:
+    """Run ``sql`` (two columns, a key and a count, with ``{values}`` in an IN list) over
+    ``values`` in chunks small enough to parse, and add up the counts per key."""
+    totals: dict[str, int] = {}
+    for start in range(0, len(values), IN_LIST_CHUNK):
+        chunk = ", ".join(f"'{value}'" for value in values[start:start + IN_LIST_CHUNK])
+        for key, count in audit_rows(port, sql.format(values=chunk)):
+            totals[key] = totals.get(key, 0) + int(count)
+    return totals

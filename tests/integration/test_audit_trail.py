@@ -25,13 +25,13 @@ from schemas.models import AuditEvent
 from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT
 from streams.topics import AUDIT_EVENTS
-from tests.integration.conftest import Replayed, RunningWorker
+from tests.integration.conftest import TEST_WORKER_PORT, Replayed, RunningWorker
 from tests.integration.helpers import audit_rows, read_topic, wait_for
 from tests.unit.test_audit_writer import rfc9162_verify
 
 pytestmark = pytest.mark.integration
 
-KILL_TEST_PORT = 36067
+KILL_TEST_PORT = TEST_WORKER_PORT + 1
 KILL_EVENTS = 100_000
 
 

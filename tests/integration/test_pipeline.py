@@ -16,30 +16,30 @@ from streams.producer import EventProducer
 from streams.sources.identities import synthesize_identity
 from streams.sources.physionet import list_stays
 from streams.sources.replay import admission_time, load_stays
-from streams.topics import ALERTS, BEDSIDE_VITALS, DEAD_LETTERS, RISK_SCORES
+from streams.topics import ALERTS, BEDSIDE_VITALS, DEAD_LETTERS_IDENTIFIED, RISK_SCORES
 from tests.conftest import SAMPLE_DIR
 from tests.integration.conftest import REPLAY_START, Replayed, RunningWorker, sql_list
-from tests.integration.helpers import audit_rows, read_topic, wait_for
+from tests.integration.helpers import audit_rows, count_rows_in, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 def test_replay_accounts_for_every_row(replayed: Replayed, worker: RunningWorker) -> None:
     port = worker.settings.worker_port
-    first_stage = audit_rows(
+    by_action = count_rows_in(
         port,
-        "SELECT action, count() FROM audit_events "
-        f"WHERE actor = 'pseudonymizer' AND input_sha256 IN ({sql_list(replayed.vitals_digests)}) GROUP BY action",
+        "SELECT action, count() FROM audit_events WHERE actor = 'pseudonymizer' AND input_sha256 IN ({values}) GROUP BY action",
+        replayed.vitals_digests,
     )
-    by_action = {action: int(count) for action, count in first_stage}
     assert sum(by_action.values()) == len(replayed.vitals_digests)
     assert set(by_action) <= {"vitals.pseudonymized", "input.rejected"}
 
     scored = wait_for(
-        lambda: int(audit_rows(
+        lambda: sum(count_rows_in(
             port,
-            "SELECT uniqExact(JSONExtractString(details, 'event_id')) FROM audit_events "
-            f"WHERE action = 'risk.scored' AND JSONExtractString(details, 'event_id') IN ({sql_list(replayed.vitals_event_ids)})",
-        )[0][0]),
+            "SELECT 'scored', uniqExact(JSONExtractString(details, 'event_id')) FROM audit_events "
+            "WHERE action = 'risk.scored' AND JSONExtractString(details, 'event_id') IN ({values})",
+            replayed.vitals_event_ids,
+        ).values()),
         lambda count: count >= by_action.get("vitals.pseudonymized", 0),
     )
     assert scored == by_action.get("vitals.pseudonymized", 0)
@@ -48,13 +48,14 @@ def test_replay_accounts_for_every_row(replayed: Replayed, worker: RunningWorker
 def test_replay_raises_alerts(replayed: Replayed, worker: RunningWorker) -> None:
     alerts = [DeteriorationAlert.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, ALERTS.name)]
     ours = [a for a in alerts if str(a.event_id) in set(replayed.vitals_event_ids)]
-    assert ours, "20 ICU stays raised no alert"
+    assert ours, "the replayed ICU stays raised no alert"
 
-    audited = audit_rows(
+    audited = count_rows_in(
         worker.settings.worker_port,
-        f"SELECT subject_id FROM audit_events WHERE action = 'alert.raised' AND subject_id IN ({sql_list([str(a.alert_id) for a in ours])})",
+        "SELECT subject_id, count() FROM audit_events WHERE action = 'alert.raised' AND subject_id IN ({values}) GROUP BY subject_id",
+        [str(a.alert_id) for a in ours],
     )
-    assert len(audited) == len(ours)
+    assert len(audited) == len({a.alert_id for a in ours})
 
 
 def test_alerts_follow_hysteresis(replayed: Replayed, worker: RunningWorker) -> None:
@@ -93,31 +94,41 @@ def test_bad_inputs_become_dead_letters(worker: RunningWorker) -> None:
         "spo2": 0.97, "heart_rate": 80.0,
     })
     garbage = b"\xc3\x01" + b"\x00" * 8 + b"not avro"
+    unknown_monitor = registry.encode(BEDSIDE_VITALS.schema, {
+        "event_id": uuid.uuid4(), "source": "test", "record_number": identity.record_number,
+        "patient_name": identity.name, "birth_date": identity.birth_date, "sex": None, "ward": "MICU",
+        "bed": "MICU-01", "device_id": "mon-unregistered", "observed_at": REPLAY_START,
+        "spo2": 97.0, "heart_rate": 80.0,
+    })
 
     producer = EventProducer(worker.settings.bootstrap_servers)
     producer.send(BEDSIDE_VITALS, identity.record_number, implausible)
     producer.send(BEDSIDE_VITALS, "garbage", garbage)
+    producer.send(BEDSIDE_VITALS, identity.record_number, unknown_monitor)
     producer.flush()
 
-    digests = [hashlib.sha256(payload).hexdigest() for payload in (implausible, garbage)]
+    digests = [hashlib.sha256(payload).hexdigest() for payload in (implausible, garbage, unknown_monitor)]
     rows = wait_for(
         lambda: audit_rows(
             worker.settings.worker_port,
             f"SELECT input_sha256, details FROM audit_events WHERE action = 'input.rejected' AND input_sha256 IN ({sql_list(digests)})",
         ),
-        lambda found: len(found) >= 2,
+        lambda found: len(found) >= 3,
     )
     details = {digest: json.loads(text) for digest, text in rows}
     assert details[digests[0]]["error_type"] == "implausible_value"
     assert "spo2" in details[digests[0]]["reason"]
     assert details[digests[1]]["error_type"] == "decode"
+    assert details[digests[2]]["error_type"] == "unknown_device"
     assert identity.name not in json.dumps(details)
+    assert "mon-unregistered" not in json.dumps(details)
 
-    letters = [DeadLetter.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, DEAD_LETTERS.name)]
+    letters = [DeadLetter.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, DEAD_LETTERS_IDENTIFIED.name)]
     by_payload = {hashlib.sha256(letter.payload).hexdigest(): letter for letter in letters}
     assert by_payload[digests[0]].stage == "pseudonymizer"
     assert by_payload[digests[0]].error_type == "implausible_value"
     assert by_payload[digests[1]].error_type == "decode"
+    assert by_payload[digests[2]].error_type == "unknown_device"
 
 
 def test_audit_sql_cli_queries_running_worker(replayed: Replayed, worker: RunningWorker) -> None:

@@ -13,15 +13,12 @@ from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT
 from streams.sources.identities import Identity, synthesize_identity
 from streams.sources.replay import admission_time
-from streams.topics import BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, DEAD_LETTERS, RISK_SCORES
+from streams.topics import BEDSIDE_VITALS, CATALOGUE, RISK_SCORES, VITALS_PSEUDONYMIZED
 from tests.integration.conftest import REPLAY_START, Replayed, RunningWorker
 from tests.integration.helpers import audit_rows, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
-# Topics that may carry identity by design: the identified inputs, and the restricted
-# dead letters, whose payloads are the rejected inputs unchanged.
-IDENTIFIED_TOPICS = {BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, DEAD_LETTERS.name}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +44,17 @@ def test_identified_topics_carry_identifiers(replayed: Replayed, worker: Running
     assert identities[0].record_number.encode() in blob
 
 
-@pytest.mark.parametrize("topic", [spec.name for spec in CATALOGUE if spec.name not in IDENTIFIED_TOPICS])
-def test_no_identifier_in_topic(topic: str, replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
+@pytest.fixture(scope="module")
+def later_stage_reject(worker: RunningWorker) -> None:
+    """Send the scorer an undecodable message, so that `dead.letters` is not empty."""
+    producer = EventProducer(worker.settings.bootstrap_servers)
+    producer.send(VITALS_PSEUDONYMIZED, "p-garbage", b"\xc3\x01not avro")
+    producer.flush()
+
+
+@pytest.mark.parametrize("topic", [spec.name for spec in CATALOGUE if not spec.identified])
+def test_no_identifier_in_topic(topic: str, replayed: Replayed, worker: RunningWorker, identities: list[Identity],
+                                later_stage_reject: None) -> None:
     messages = wait_for(lambda: read_topic(worker.settings.bootstrap_servers, topic), bool)
     assert messages, f"{topic} is empty, so the check would prove nothing"
     blob = b"\n".join((m.key() or b"") + b"\t" + m.value() for m in messages)
@@ -77,10 +83,87 @@ def run_scan(worker: RunningWorker) -> subprocess.CompletedProcess:
 
 
 def test_privacy_scan_finds_nothing_after_replay(replayed: Replayed, worker: RunningWorker) -> None:
+    assert len(replayed.stays) == 200
     result = run_scan(worker)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "privacy scan: 0 findings" in result.stdout
-    assert "Searched for" in result.stdout
+    # Record number, name, birth date and monitor serial of each of the 200 patients.
+    searched = int(result.stdout.split("Searched for ")[1].split()[0])
+    assert searched >= 4 * 200 - 10
+
+
+ACCESS_FILE = """
+[reidentification]
+roles = ["physician"]
+
+[clinicians]
+"dr.test" = "physician"
+"student.test" = "medical_student"
+"""
+
+
+@pytest.fixture(scope="module")
+def access_env(worker: RunningWorker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    path = tmp_path_factory.mktemp("access") / "access.toml"
+    path.write_text(ACCESS_FILE)
+    return {**worker.env, "CLINOPS_ACCESS_FILE": str(path)}
+
+
+def run_reidentify(env: dict[str, str], alert_id: str, clinician: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "clinops.cli", "reidentify", alert_id, "--by", clinician, "--reason", "bedside review of a HIGH alert"],
+        env=env, capture_output=True, text=True, timeout=120, check=False, cwd=PROJECT_ROOT,
+    )
+
+
+def reidentification_rows(worker: RunningWorker, alert_id: str, clinician: str) -> list[list]:
+    return wait_for(lambda: audit_rows(
+        worker.settings.worker_port,
+        f"SELECT action, pseudonym, reason FROM reidentifications WHERE alert_id = '{alert_id}' AND clinician = '{clinician}'",
+    ), bool)
+
+
+def first_alert(replayed: Replayed, worker: RunningWorker) -> tuple[str, str]:
+    rows = audit_rows(worker.settings.worker_port,
+                      "SELECT subject_id, JSONExtractString(details, 'pseudonym') FROM audit_events "
+                      "WHERE action = 'alert.raised' ORDER BY seq LIMIT 1")
+    assert rows, "the replay raised no alert to re-identify"
+    return rows[0][0], rows[0][1]
+
+
+def test_reidentify_grants_allowed_role(replayed: Replayed, worker: RunningWorker, access_env: dict[str, str]) -> None:
+    alert_id, pseudonym = first_alert(replayed, worker)
+    identity = vault_identities(worker)[pseudonym]
+
+    result = run_reidentify(access_env, alert_id, "dr.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert identity.record_number in result.stdout
+    assert identity.name in result.stdout
+
+    rows = reidentification_rows(worker, alert_id, "dr.test")
+    assert rows == [["patient.reidentified", pseudonym, "bedside review of a HIGH alert"]]
+
+
+def test_reidentify_refuses_other_role(replayed: Replayed, worker: RunningWorker, access_env: dict[str, str]) -> None:
+    alert_id, pseudonym = first_alert(replayed, worker)
+    identity = vault_identities(worker)[pseudonym]
+
+    result = run_reidentify(access_env, alert_id, "student.test")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "medical_student may not re-identify" in result.stdout
+    assert identity.record_number not in result.stdout + result.stderr
+    assert identity.name not in result.stdout + result.stderr
+
+    rows = reidentification_rows(worker, alert_id, "student.test")
+    assert rows == [["reidentification.refused", pseudonym, "bedside review of a HIGH alert"]]
+
+
+def test_reidentify_refuses_unknown_clinician(replayed: Replayed, worker: RunningWorker, access_env: dict[str, str]) -> None:
+    alert_id, _ = first_alert(replayed, worker)
+    result = run_reidentify(access_env, alert_id, "visitor")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "not in the access file" in result.stdout
+    assert reidentification_rows(worker, alert_id, "visitor")[0][0] == "reidentification.refused"
 
 
 def test_privacy_scan_finds_planted_identifier(replayed: Replayed, worker: RunningWorker, identities: list[Identity]) -> None:
@@ -123,7 +206,7 @@ def test_erasure_keeps_audit_chain_verifying(replayed: Replayed, worker: Running
 
 
 def vault_identities(worker: RunningWorker) -> dict:
-    from processors.app import open_vault
+    from processors.vault import open_vault
 
     vault = open_vault(worker.settings)
     try:

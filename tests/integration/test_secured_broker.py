@@ -27,15 +27,16 @@ from infra.kafka import sasl
 from infra.kafka.acls import ANALYTICS, CLINICIAN, IDENTIFIED_DEAD_LETTERS, PSEUDONYMIZER, apply_acls, list_acls
 from infra.kafka.launcher import LocalBroker
 from schemas.codec import registry
+from processors.vault import open_vault
 from schemas.errors import ClinopsError, DecodeError
 from streams.kafka_auth import security_config
 from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT, Settings
 from streams.sources.physionet import list_stays
-from streams.sources.replay import load_stays, merged_events, replay
+from streams.sources.replay import load_stays, merged_events, replay, replayed_monitors
 from streams.topic_reader import read_topic
 from streams.topics import (
-    BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, DAY_MS, RISK_SCORES, VITALS_PSEUDONYMIZED, TopicSpec, create_topics,
+    BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, RISK_SCORES, VITALS_PSEUDONYMIZED, create_topics,
 )
 from tests.conftest import SAMPLE_DIR
 from tests.integration.conftest import REPLAY_START
@@ -56,14 +57,6 @@ CLIENT_TIMEOUT_S = 15.0
 IDENTIFIED_TOPICS = (BEDSIDE_VITALS.name, CLINICAL_OUTCOMES.name, IDENTIFIED_DEAD_LETTERS)
 
 
-def catalogue_with_identified_dead_letters() -> tuple[TopicSpec, ...]:
-    """Return the catalogue, plus the identified dead-letter topic while the catalogue lacks it."""
-    if any(spec.name == IDENTIFIED_DEAD_LETTERS for spec in CATALOGUE):
-        return CATALOGUE
-    extra = TopicSpec(IDENTIFIED_DEAD_LETTERS, 1, DAY_MS, "stage", "dead_letter", "The pseudonymizer's dead letters.")
-    return (*CATALOGUE, extra)
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     broker = LocalBroker(
@@ -76,7 +69,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     broker.start()
     try:
         admin = broker.client_config()
-        create_topics(broker.bootstrap_servers, catalogue_with_identified_dead_letters(), client_config=admin)
+        create_topics(broker.bootstrap_servers, CATALOGUE, client_config=admin)
         apply_acls(broker.bootstrap_servers, admin)
         yield broker
     finally:
@@ -331,6 +324,11 @@ def pseudonymizer_worker(broker: LocalBroker, tmp_path_factory: pytest.TempPathF
         "CLINOPS_KAFKA_USERNAME": PSEUDONYMIZER.user,
         "CLINOPS_KAFKA_PASSWORD": password,
     }
+    vault = open_vault(Settings(data_dir=data_dir))
+    try:
+        vault.register_devices(replayed_monitors(load_stays(list_stays(SAMPLE_DIR, 1))), "secured-broker-test")
+    finally:
+        vault.close()
     log_path = data_dir / "worker.log"
     try:
         process = start_worker(env, SECURED_WORKER_PORT, log_path, "--stages", "pseudonymizer", cwd=PROJECT_ROOT)

@@ -1,32 +1,24 @@
-"""Keyed pseudonyms, the key store and age bands."""
+"""Keyed device pseudonyms, key ids and age bands."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import stat
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from processors.pseudonym import KeyStoreError, PseudonymKey, age_band, device_pseudonym, load_or_create_key, pseudonym
+from processors.pseudonym import KeyStoreError, PseudonymKey, age_band, device_pseudonym
 
 
-def test_pseudonym_is_hmac_sha256(key: PseudonymKey) -> None:
-    expected = hmac.new(key.secret, b"H12345678", hashlib.sha256).hexdigest()[:24]
-    assert pseudonym("H12345678", key) == "p-" + expected
+def test_device_pseudonym_is_hmac_sha256(key: PseudonymKey) -> None:
+    expected = hmac.new(key.secret, b"device:mon-0a0b0c", hashlib.sha256).hexdigest()[:16]
+    assert device_pseudonym("mon-0a0b0c", key) == "d-" + expected
 
 
-def test_pseudonym_depends_on_key(key: PseudonymKey) -> None:
-    other = PseudonymKey.from_secret(bytes(32))
-    assert pseudonym("H12345678", key) != pseudonym("H12345678", other)
-    assert key.key_id != other.key_id
-
-
-def test_pseudonym_is_not_plain_hash(key: PseudonymKey) -> None:
-    # Without the key, hashing candidate record numbers must not find the pseudonym.
-    assert pseudonym("H12345678", key)[2:] != hashlib.sha256(b"H12345678").hexdigest()[:24]
+def test_device_pseudonym_is_not_plain_hash(key: PseudonymKey) -> None:
+    # Without the key, hashing candidate serials must not find the pseudonym.
+    assert device_pseudonym("mon-0a0b0c", key)[2:] != hashlib.sha256(b"device:mon-0a0b0c").hexdigest()[:16]
 
 
 def test_key_id_does_not_reveal_key(key: PseudonymKey) -> None:
@@ -36,19 +28,6 @@ def test_key_id_does_not_reveal_key(key: PseudonymKey) -> None:
 def test_short_key_rejected() -> None:
     with pytest.raises(KeyStoreError, match="at least 16 bytes"):
         PseudonymKey.from_secret(b"short")
-
-
-def test_key_store_created_private_and_reloaded(tmp_path: Path) -> None:
-    first = load_or_create_key(tmp_path / "keys")
-    path = tmp_path / "keys" / "pseudonym-keys.json"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_or_create_key(tmp_path / "keys") == first
-
-
-def test_corrupt_key_store_is_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "pseudonym-keys.json").write_text('{"current": "k-x", "keys": {}}')
-    with pytest.raises(KeyStoreError, match="invalid"):
-        load_or_create_key(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -75,4 +54,4 @@ def test_device_pseudonym_is_keyed(key: PseudonymKey) -> None:
     other = PseudonymKey.from_secret(bytes(32))
     assert device_pseudonym("mon-0a0b0c", key).startswith("d-")
     assert device_pseudonym("mon-0a0b0c", key) != device_pseudonym("mon-0a0b0c", other)
-    assert device_pseudonym("mon-0a0b0c", key) != pseudonym("mon-0a0b0c", key)[2:]
+    assert key.key_id != other.key_id

@@ -9,7 +9,7 @@ from schemas.codec import registry
 from schemas.models import AuditEvent, DeadLetter
 from streams.sources.physionet import parse_stay
 from streams.sources.replay import admission_time, load_stays, merged_events, stay_events
-from streams.topics import AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS
+from streams.topics import AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS_IDENTIFIED
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -56,7 +56,7 @@ def test_malformed_row_becomes_dead_letter_and_audit(tmp_path: Path, sample_dir:
     (tmp_path / "p100001.psv").write_text("\n".join(lines) + "\n")
     events = stay_events(parse_stay(tmp_path / "p100001.psv"), START, "run")
 
-    letters = [DeadLetter.from_avro(e.value) for e in events if e.topic is DEAD_LETTERS]
+    letters = [DeadLetter.from_avro(e.value) for e in events if e.topic is DEAD_LETTERS_IDENTIFIED]
     audits = [AuditEvent.from_avro(e.value) for e in events if e.topic is AUDIT_EVENTS]
     assert len(letters) == 1
     assert letters[0].stage == "replay"

@@ -21,6 +21,7 @@ from processors.scorer import IDLE_FLUSH_S, ScorerStage
 from processors.risk_model import RiskModel
 from schemas.codec import registry
 from schemas.models import PseudonymizedOutcome, PseudonymizedVitals
+from streams.topics import IDENTIFIED_TOPICS
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -54,9 +55,11 @@ def by_topic(outputs: list[Output], topic: str) -> list:
     return [o.event for o in outputs if o.topic.name == topic]
 
 
-def make_pseudonymizer(key: PseudonymKey) -> PseudonymizerStage:
+def make_pseudonymizer(key: PseudonymKey, monitors: tuple[str, ...] = ("mon-0a0b0c",)) -> PseudonymizerStage:
     folder = Path(tempfile.mkdtemp(prefix="vault-"))
-    return PseudonymizerStage(key, Vault(folder / "vault.sqlite3", bytes(32)))
+    vault = Vault(folder / "vault.sqlite3", bytes(32), key.secret)
+    vault.register_devices(list(monitors), "test")
+    return PseudonymizerStage(vault)
 
 
 def make_scorer() -> ScorerStage:
@@ -80,7 +83,9 @@ def test_contract_garbage_becomes_dead_letter(stage_case) -> None:
     good = make_input()
     bad = Input(good.topic, 2, 41, b"k", b"\xc3\x01garbage")
     outputs = make_stage().handle(bad)
-    letters = by_topic(outputs, "dead.letters")
+    # A stage that reads identified topics keeps their rejects in the restricted topic.
+    restricted = good.topic in {spec.name for spec in IDENTIFIED_TOPICS}
+    letters = by_topic(outputs, "dead.letters.identified" if restricted else "dead.letters")
     audits = by_topic(outputs, "audit.events")
     assert len(letters) == 1
     assert letters[0].payload == bad.value
@@ -126,7 +131,7 @@ def test_pseudonymizer_drops_identifiers(key: PseudonymKey) -> None:
 )
 def test_pseudonymizer_rejects_implausible_vital(key: PseudonymKey, field: str, value: float, error_type: str) -> None:
     outputs = make_pseudonymizer(key).handle(bedside(**{field: value}))
-    (letter,) = by_topic(outputs, "dead.letters")
+    (letter,) = by_topic(outputs, "dead.letters.identified")
     (audit,) = by_topic(outputs, "audit.events")
     assert letter.error_type == error_type
     assert field in letter.reason
@@ -143,7 +148,7 @@ def test_pseudonymizer_rejects_malformed_identifier(key: PseudonymKey, field: st
     record = {"event_id": uuid.uuid4(), "source": "t", **IDENTITY, "ward": "MICU", "bed": "b",
               "device_id": "mon-0a0b0c", "observed_at": T0, field: value}
     outputs = make_pseudonymizer(key).handle(Input("bedside.vitals", 0, 3, None, registry.encode("bedside_vitals", record)))
-    (letter,) = by_topic(outputs, "dead.letters")
+    (letter,) = by_topic(outputs, "dead.letters.identified")
     (audit,) = by_topic(outputs, "audit.events")
     assert field in letter.reason
     assert letter.error_type == "validation"
@@ -155,10 +160,37 @@ def test_pseudonymizer_reason_never_quotes_identifier(key: PseudonymKey) -> None
     record = {"event_id": uuid.uuid4(), "source": "t", **IDENTITY, "record_number": "", "ward": "MICU", "bed": "b",
               "device_id": "d", "observed_at": T0, "patient_name": "Ines Virtanen"}
     outputs = make_pseudonymizer(key).handle(Input("bedside.vitals", 0, 0, None, registry.encode("bedside_vitals", record)))
-    (letter,) = by_topic(outputs, "dead.letters")
+    (letter,) = by_topic(outputs, "dead.letters.identified")
     assert "record_number" in letter.reason
     assert "Virtanen" not in letter.reason
     assert letter.error_type == "validation"
+
+
+def test_pseudonymizer_rejects_unknown_device(key: PseudonymKey) -> None:
+    stage = make_pseudonymizer(key, monitors=("mon-ffffff",))
+    outputs = stage.handle(bedside())
+    (letter,) = by_topic(outputs, "dead.letters.identified")
+    (audit,) = by_topic(outputs, "audit.events")
+    assert letter.error_type == "unknown_device"
+    assert stage.vault.device_pseudonym("mon-0a0b0c") in letter.reason
+    assert "mon-0a0b0c" not in letter.reason
+    assert audit.action == "input.rejected"
+    assert json.loads(audit.details)["error_type"] == "unknown_device"
+    assert by_topic(outputs, "vitals.pseudonymized") == []
+
+
+def test_pseudonymizer_gives_unknown_device_no_pseudonym(key: PseudonymKey) -> None:
+    stage = make_pseudonymizer(key, monitors=())
+    stage.handle(bedside())
+    assert stage.vault.identities() == {}
+
+
+def test_pseudonymizer_accepts_device_registered_elsewhere(key: PseudonymKey, tmp_path: Path) -> None:
+    stage = PseudonymizerStage(Vault(tmp_path / "vault.sqlite3", bytes(32), key.secret))
+    assert by_topic(stage.handle(bedside()), "vitals.pseudonymized") == []
+    # Another process (the `clinops devices register` command) registers the monitor.
+    Vault(tmp_path / "vault.sqlite3", bytes(32), key.secret).register_devices(["mon-0a0b0c"], "biomed")
+    assert len(by_topic(stage.handle(bedside(1)), "vitals.pseudonymized")) == 1
 
 
 def test_scorer_scores_partial_news2() -> None:

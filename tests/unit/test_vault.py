@@ -97,3 +97,47 @@ def test_master_key_generated_private(tmp_path: Path) -> None:
     assert load_master_key(tmp_path, None) == key
     with pytest.raises(VaultError, match="32 bytes"):
         load_master_key(tmp_path, "c2hvcnQ=")
+
+
+def test_identity_by_pseudonym(vault: Vault) -> None:
+    pseudonym = vault.pseudonym(ANNA)
+    assert vault.identity(pseudonym) == ANNA
+    assert vault.identity("p-000000000000000000000000") is None
+    vault.erase("H00012345")
+    assert vault.identity(pseudonym) is None
+
+
+def test_device_key_is_kept_encrypted(vault: Vault, tmp_path: Path) -> None:
+    reopened = Vault(tmp_path / "vault.sqlite3", MASTER)
+    assert reopened.device_key == vault.device_key
+    raw = (tmp_path / "vault.sqlite3").read_bytes() + (tmp_path / "vault.sqlite3-wal").read_bytes()
+    assert vault.device_key.secret not in raw
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_device_key_from_setting_overrides_vault(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "vault.sqlite3", MASTER, bytes(range(32)))
+    assert vault.device_key.secret == bytes(range(32))
+
+
+def test_device_registry_persists_with_serials_encrypted(vault: Vault, tmp_path: Path) -> None:
+    assert vault.register_devices(["mon-0a0b0c", "mon-111111"], "biomed") == 2
+    assert vault.register_devices(["mon-0a0b0c"], "biomed") == 0
+    assert vault.is_registered(vault.device_pseudonym("mon-0a0b0c"))
+    assert not vault.is_registered(vault.device_pseudonym("mon-222222"))
+
+    reopened = Vault(tmp_path / "vault.sqlite3", MASTER)
+    assert sorted(device.serial for device in reopened.devices()) == ["mon-0a0b0c", "mon-111111"]
+    assert {device.registered_by for device in reopened.devices()} == {"biomed"}
+    raw = (tmp_path / "vault.sqlite3").read_bytes() + (tmp_path / "vault.sqlite3-wal").read_bytes()
+    assert b"mon-111111" not in raw
+
+
+def test_outcome_first_identity_completed_later(vault: Vault) -> None:
+    pseudonym = vault.pseudonym(Identity("H00012345"))
+    assert vault.identity(pseudonym) == Identity("H00012345")
+    assert vault.pseudonym(ANNA) == pseudonym
+    assert vault.identity(pseudonym) == ANNA
+    # A later outcome does not erase what the vital signs brought.
+    assert vault.pseudonym(Identity("H00012345")) == pseudonym
+    assert vault.identity(pseudonym) == ANNA
