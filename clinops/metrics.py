@@ -1,9 +1,8 @@
-"""How clinicians and the PhysioNet 2019 challenge judge an early-warning score.
+"""Metrics of an early-warning score, as clinicians and the PhysioNet 2019 challenge use them.
 
-Every function here takes per-observation rows of one evaluation: the patient, the
-hour, the true label (SepsisLabel, 1 from six hours before onset), and a score. They
-are exact, computed over all rows at once, unlike the constant-memory AUROC that the
-scorer keeps while it runs.
+The functions take the rows of one evaluation: true labels (SepsisLabel, 1 from six
+hours before onset), scores, and per stay the rows with an alert. They are exact over
+all rows, unlike the constant-memory AUROC that the scorer keeps while it runs.
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ from clinops.metrics import Stay, alert_figures, auprc, auroc, normalized_utilit
 def brute_force_auroc(scores: list[float], labels: list[bool]) -> float:
     pairs = [(p, n) for p, n in itertools.product(
         [s for s, y in zip(scores, labels) if y], [s for s, y in zip(scores, labels) if not y])]
-    return sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
+    wins = 0.0
+    for positive, negative in pairs:
+        if positive > negative:
+            wins += 1.0
+        elif positive == negative:
+            wins += 0.5
+    return wins / len(pairs)
 
 
 def brute_force_auprc(scores: list[float], labels: list[bool]) -> float:
