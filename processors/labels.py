@@ -5,6 +5,11 @@ An observation at time t is positive when sepsis onset is known and t is at most
 negative once ``horizon + grace`` of the patient's event time has passed without an
 onset, or when the patient is discharged first. ``grace`` absorbs the outcome arriving
 on another topic slightly after the vitals of the same hour.
+
+A label is released only when the patient's event time shows it: a positive once the
+patient's clock reaches the onset, a negative once the horizon has passed. An onset
+message that overtakes earlier vitals (outcomes travel on their own topic) therefore
+teaches the model nothing about the patient's future before the stream gets there.
 """
 
 from __future__ import annotations
@@ -59,7 +64,12 @@ class LabelJoiner:
         released = []
         while patient.pending:
             first = patient.pending[0]
-            settled = self._label(patient, first) or now - first.observed_at > self.horizon + self.grace
+            if patient.onset is not None and now >= patient.onset:
+                settled = True  # the onset is in the patient's past, so every label is known
+            elif self._label(patient, first):
+                settled = False  # positive, but the patient's clock has not reached the onset
+            else:
+                settled = now - first.observed_at > self.horizon + self.grace
             if not settled:
                 break
             patient.pending.popleft()
