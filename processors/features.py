@@ -1,20 +1,28 @@
-"""Per-patient state and the feature vector the risk model reads.
+"""Per-patient state in event time and the feature vector the risk models read.
 
 Vital signs arrive sparsely: an hourly PhysioNet row often lacks one or two of them.
-The state carries each vital's latest value forward for up to ``CARRY_FORWARD``, after
-which it counts as not measured again.
+The state keeps each vital's observations of the last ``WINDOW`` in event time and
+carries the latest value forward for up to ``CARRY_FORWARD``, after which the vital
+counts as not measured. The state is a plain dictionary of numbers, so that a Faust
+table can keep it in its changelog and a restarted worker computes the same features.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
+from processors.news2 import News2
 from schemas.models import VITAL_NAMES
 
 # Four hours: ICU protocols chart vitals at least every one to four hours, so an older
 # value no longer describes the patient. An estimate, not a tuned parameter.
 CARRY_FORWARD = timedelta(hours=4)
+# The longest look-back of any feature (the 6-hour change and the rolling statistics).
+WINDOW = timedelta(hours=6)
+# Hours reported as the age of a vital that was never measured.
+NEVER_MEASURED_HOURS = 24.0
 
 # Values used in place of a missing vital in the model's input, so that "not measured"
 # reads as unremarkable while its indicator feature marks it missing. Mid-range
@@ -29,52 +37,130 @@ NORMAL_VALUES = {
     "respiratory_rate": 16.0,
     "etco2": 35.0,
 }
+NEWS2_PARAMETERS = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "temperature",
+                    "supplemental_oxygen", "consciousness")
+
+
+def _seconds(at: datetime) -> float:
+    return at.timestamp()
 
 
 @dataclass
 class PatientState:
-    """Scorer state of one patient between observations."""
+    """Scorer state of one patient: when the stay began, its ward, and recent vitals.
+
+    ``history`` maps a vital to its (epoch seconds, value) observations, oldest first,
+    trimmed to ``WINDOW`` plus the newest older one, which the 6-hour change needs.
+    """
 
     first_seen: datetime
     latest_at: datetime
     ward: str
-    values: dict[str, tuple[float, datetime]] = field(default_factory=dict)
-    previous: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def update(self, vitals: dict[str, float | None], observed_at: datetime) -> None:
-        """Record an in-order observation; the caller rejects late ones first."""
+        """Record an in-order observation; the caller treats late ones apart."""
+        now = _seconds(observed_at)
         for name, value in vitals.items():
             if value is None:
                 continue
-            if name in self.values:
-                self.previous[name] = self.values[name][0]
-            self.values[name] = (value, observed_at)
+            series = self.history.setdefault(name, [])
+            series.append((now, float(value)))
+            # Keep one observation older than the window as the 6-hour reference.
+            cutoff = now - WINDOW.total_seconds()
+            while len(series) > 2 and series[1][0] <= cutoff:
+                series.pop(0)
         self.latest_at = observed_at
 
     def current(self, at: datetime) -> dict[str, float | None]:
         """Return each vital's latest value, or None when missing or older than CARRY_FORWARD."""
+        now = _seconds(at)
         result: dict[str, float | None] = {}
         for name in VITAL_NAMES:
-            entry = self.values.get(name)
-            result[name] = entry[0] if entry is not None and at - entry[1] <= CARRY_FORWARD else None
+            series = self.history.get(name)
+            fresh = series and now - series[-1][0] <= CARRY_FORWARD.total_seconds()
+            result[name] = series[-1][1] if fresh else None
         return result
 
+    def features(self, at: datetime, score: News2, age_band: str | None = None, sex: str | None = None) -> dict[str, float]:
+        """Build the model's input at event time ``at`` from the state and the NEWS2 result.
 
-def feature_vector(vitals: dict[str, float | None], previous: dict[str, float], news2_total: int | None, hours_in_unit: float) -> dict[str, float]:
-    """Build the model's input: imputed vitals, missing flags, changes, NEWS2 and shock index.
+        Per vital: the latest value (a normal value when missing), whether it is
+        missing, its age in hours, its change over the last 1 and 6 hours, and the mean
+        and standard deviation of the last 6 hours. Then NEWS2 and its sub-scores, the
+        shock index, hours in the unit, age and sex.
+        """
+        now = _seconds(at)
+        current = self.current(at)
+        x: dict[str, float] = {}
+        for name in VITAL_NAMES:
+            series = self.history.get(name, [])
+            value = current[name]
+            x[name] = value if value is not None else NORMAL_VALUES[name]
+            x[f"{name}_missing"] = 1.0 if value is None else 0.0
+            x[f"{name}_age_h"] = min((now - series[-1][0]) / 3600, NEVER_MEASURED_HOURS) if series else NEVER_MEASURED_HOURS
+            x[f"{name}_change_1h"] = _change(series, now, 3600.0) if value is not None else 0.0
+            x[f"{name}_change_6h"] = _change(series, now, WINDOW.total_seconds()) if value is not None else 0.0
+            recent = [v for t, v in series if now - t <= WINDOW.total_seconds()]
+            x[f"{name}_mean_6h"] = sum(recent) / len(recent) if recent else x[name]
+            x[f"{name}_std_6h"] = _std(recent)
+        x["news2"] = float(score.total) if score.total is not None else 0.0
+        for parameter in NEWS2_PARAMETERS:
+            x[f"news2_{parameter}"] = float(score.components.get(parameter, 0))
+        x["shock_index"] = x["heart_rate"] / max(x["systolic_bp"], 1.0)
+        x["hours_in_unit"] = (now - _seconds(self.first_seen)) / 3600
+        x["age"] = age_from_band(age_band)
+        x["sex_female"] = 1.0 if sex == "F" else 0.0
+        return x
 
-    >>> x = feature_vector({"heart_rate": 110.0, "systolic_bp": 88.0}, {"heart_rate": 90.0}, 6, 12.0)
-    >>> x["heart_rate"], x["heart_rate_change"], x["spo2_missing"], round(x["shock_index"], 2)
-    (110.0, 20.0, 1.0, 1.25)
+    def to_dict(self) -> dict:
+        """Return the state as JSON-compatible data, for a Faust table."""
+        return {
+            "first_seen": _seconds(self.first_seen), "latest_at": _seconds(self.latest_at), "ward": self.ward,
+            "history": {name: [list(point) for point in series] for name, series in self.history.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PatientState:
+        return cls(
+            first_seen=datetime.fromtimestamp(data["first_seen"], timezone.utc),
+            latest_at=datetime.fromtimestamp(data["latest_at"], timezone.utc),
+            ward=data["ward"],
+            history={name: [(point[0], point[1]) for point in series] for name, series in data["history"].items()},
+        )
+
+
+def _change(series: list[tuple[float, float]], now: float, seconds: float) -> float:
+    """Return the latest value minus the newest value observed at least ``seconds`` earlier.
+
+    >>> _change([(0.0, 80.0), (3600.0, 90.0), (7200.0, 110.0)], 7200.0, 3600.0)
+    20.0
+    >>> _change([(7200.0, 110.0)], 7200.0, 3600.0)
+    0.0
     """
-    x: dict[str, float] = {}
-    for name in VITAL_NAMES:
-        value = vitals.get(name)
-        x[name] = value if value is not None else NORMAL_VALUES[name]
-        x[f"{name}_missing"] = 1.0 if value is None else 0.0
-        before = previous.get(name)
-        x[f"{name}_change"] = value - before if value is not None and before is not None else 0.0
-    x["news2"] = float(news2_total) if news2_total is not None else 0.0
-    x["shock_index"] = x["heart_rate"] / max(x["systolic_bp"], 1.0)
-    x["hours_in_unit"] = hours_in_unit
-    return x
+    latest = series[-1][1]
+    for t, value in reversed(series):
+        if now - t >= seconds:
+            return latest - value
+    return 0.0
+
+
+def _std(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def age_from_band(band: str | None) -> float:
+    """Return the middle of a five-year age band, 92 for 90+, and 60 when unknown.
+
+    >>> age_from_band("70-74"), age_from_band("90+"), age_from_band(None)
+    (72.0, 92.0, 60.0)
+    """
+    if band is None:
+        return 60.0
+    if band.endswith("+"):
+        return float(band[:-1]) + 2
+    low, high = band.split("-")
+    return (float(low) + float(high)) / 2

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 from processors.alerting import AlertPolicy, AlertState
 from processors.discharges import DischargeGate, HeldDischarge
-from processors.features import PatientState, feature_vector
+from processors.features import PatientState
 from processors.labels import LabelJoiner, Pending
 from processors.messages import Input, Output, reject
 from processors.news2 import news2
@@ -80,15 +80,17 @@ class ScorerStage:
         if state is None:
             state = self.patients[subject] = PatientState(first_seen=at, latest_at=at, ward=event.ward)
         if late:
-            current, previous = event.vitals(), {}
+            # A late observation is scored from its own values and changes no state.
+            view = PatientState(first_seen=state.first_seen, latest_at=at, ward=state.ward)
+            view.update(event.vitals(), at)
         else:
             state.update(event.vitals(), at)
-            current, previous = state.current(at), state.previous
+            view = state
             self._learn(self.labels.advance(subject, at))
 
+        current = view.current(at)
         score = news2(current, event.consciousness.value if event.consciousness else None, event.supplemental_oxygen)
-        hours_in_unit = (at - state.first_seen).total_seconds() / 3600
-        features = feature_vector(current, previous, score.total, hours_in_unit)
+        features = view.features(at, score, event.age_band, event.sex)
         model_risk = self.model.predict(features)
         if not late:
             self.labels.add(subject, Pending(at, features, model_risk, score.total))

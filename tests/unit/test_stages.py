@@ -217,7 +217,7 @@ def test_scorer_flags_late_event_without_changing_state() -> None:
     (late,) = by_topic(scorer.handle(vitals(2, heart_rate=140.0)), "risk.scores")
     assert late.late
     assert scorer.patients["p-1"].latest_at == T0 + 5 * HOUR
-    assert scorer.patients["p-1"].values["heart_rate"][0] == 80.0
+    assert scorer.patients["p-1"].history["heart_rate"] == [((T0 + 5 * HOUR).timestamp(), 80.0)]
 
 
 def test_scorer_alerts_once_per_episode() -> None:
