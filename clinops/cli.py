@@ -100,7 +100,7 @@ def list_broker_acls(broker: LocalBroker) -> None:
 
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     require_broker(settings)
-    created = ensure_topics(settings)
+    created = ensure_topics(settings, align_retention=True)
     for spec in CATALOGUE:
         state = "created" if spec.name in created else "exists"
         retention_ms = settings.identified_retention_ms if spec.identified else spec.retention_ms
@@ -169,7 +169,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def announce_registration(added: int) -> None:
     if added:
-        print(f"Registered {added} new monitors in the device registry.")
+        print(f"Registered {monitors(added)} in the device registry.")
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -307,7 +307,7 @@ def cmd_privacy_scan(args: argparse.Namespace, settings: Settings) -> int:
         findings += scan_topic_messages(topic, values, identifiers)
     for place, sql, needles in store_queries(identifiers):
         findings += findings_from_store(place, run_audit_sql(settings, sql), needles, identifiers)
-    log_findings, log_files = scan_logs(settings.data_dir, identifiers)
+    log_findings, log_files = scan_logs(settings.data_dir, identifiers, skip=local_broker(settings).log_dir)
     findings += log_findings
 
     print(f"Searched for {len(identifiers)} identifiers in {len(scanned_topics())} topics ({messages} messages), "
@@ -337,7 +337,7 @@ def cmd_reidentify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
-    from clinops.devices import read_serials, register_devices
+    from clinops.devices import read_serials, register_devices, validate_serials
     from processors.vault import open_vault
 
     if args.devices_command == "list":
@@ -349,12 +349,25 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
         print(render_table(["serial", "pseudonym", "registered_by", "registered_at"],
                            [[d.serial, d.pseudonym, d.registered_by, d.registered_at] for d in devices]))
         return 0
+    if args.devices_command == "register":
+        serials = args.serials
+    elif args.devices_command == "import":
+        serials = read_serials(Path(args.file))
+    else:
+        from streams.sources.physionet import list_stays
+        from streams.sources.replay import load_stays, replayed_monitors
+
+        serials = replayed_monitors(load_stays(list_stays(Path(args.path), args.limit)))
+    validate_serials(serials)
     require_broker(settings)
     ensure_topics(settings)
-    serials = args.serials if args.devices_command == "register" else read_serials(Path(args.file))
     added = register_devices(settings, serials, args.by)
-    print(f"Registered {added} new monitors ({len(serials) - added} were registered already).")
+    print(f"Registered {monitors(added)} ({len(serials) - added} registered already).")
     return 0
+
+
+def monitors(count: int) -> str:
+    return f"{count} new monitor{'' if count == 1 else 's'}"
 
 
 def render_table(columns: list[str], rows: list[list[object]]) -> str:
@@ -375,7 +388,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clinops", description="Clinical MLOps on a stream of vital signs.")
-    defaults = argparse.ArgumentDefaultsHelpFormatter
+    defaults = DefaultsHelpFormatter
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -465,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="text file of serial numbers; # starts a comment line")
     load.add_argument("--by", required=True, help="who registers (recorded in the audit trail)")
     load.set_defaults(handler=cmd_devices)
+    from_replay = devices_commands.add_parser(
+        "register-replay", formatter_class=defaults,
+        help="register the monitors that `clinops replay PATH --limit N` sends from")
+    from_replay.add_argument("path", help="folder of .psv files, one ICU stay each")
+    from_replay.add_argument("--limit", type=int, help="only the first N stays (by file name)")
+    from_replay.add_argument("--by", required=True, help="who registers (recorded in the audit trail)")
+    from_replay.set_defaults(handler=cmd_devices)
     listing = devices_commands.add_parser("list", help="list the registered monitors")
     listing.set_defaults(handler=cmd_devices)
 
@@ -482,12 +502,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show an option's default in its help, except for flags and options without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # librdkafka reports routine connection events at its info level; show them with -v only.
+    logging.getLogger("librdkafka").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.handler(args, get_settings())
     except (ClinopsError, BrokerError, FileNotFoundError) as exc:

@@ -8,11 +8,13 @@ serial numbers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from clinops.admin_audit import record_admin_action
 from processors.vault import open_vault
 from schemas.errors import ClinopsError
+from schemas.models import DEVICE_ID_PATTERN
 from streams.settings import Settings
 
 
@@ -25,10 +27,19 @@ def read_serials(path: Path) -> list[str]:
     return serials
 
 
+def validate_serials(serials: list[str]) -> list[str]:
+    """Return the serials unchanged, or raise ClinopsError naming the first malformed one."""
+    for serial in serials:
+        if not re.fullmatch(DEVICE_ID_PATTERN, serial):
+            raise ClinopsError(f"{serial!r} is not a monitor serial number: use 4 to 32 letters, digits and hyphens")
+    return serials
+
+
 def register_devices(settings: Settings, serials: list[str], registered_by: str) -> int:
     """Add monitors to the registry and audit it; return how many were new."""
     if not serials:
         return 0
+    validate_serials(serials)
     vault = open_vault(settings)
     try:
         added = vault.register_devices(serials, registered_by)

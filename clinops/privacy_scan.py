@@ -65,8 +65,10 @@ def identifiers_from_messages(values: Iterable[bytes]) -> dict[str, str]:
 def identifiers_from_vault(settings: object) -> dict[str, str]:
     """Return identifier -> kind for every patient and registered monitor in the vault,
     including those whose identified events have left the topics."""
-    from processors.vault import open_vault
+    from processors.vault import VAULT_FILE, open_vault
 
+    if not (settings.keys_dir / VAULT_FILE).exists():  # type: ignore[attr-defined]
+        return {}
     vault = open_vault(settings)  # type: ignore[arg-type]
     try:
         identities = vault.identities().values()
@@ -103,10 +105,16 @@ def scan_topic_messages(topic: str, values: list[bytes], identifiers: dict[str, 
     return search_blob(f"topic {topic}", b"\n".join(values), identifiers)
 
 
-def scan_logs(folder: Path, identifiers: dict[str, str]) -> tuple[list[Finding], int]:
-    """Search every ``*.log`` file under ``folder``; return findings and files read."""
+def scan_logs(folder: Path, identifiers: dict[str, str], skip: Path | None = None) -> tuple[list[Finding], int]:
+    """Search every ``*.log`` file under ``folder`` except under ``skip``; return findings and files read.
+
+    ``skip`` is the broker's data folder, whose segment files also end in ``.log`` and
+    hold the identified topics by design.
+    """
     findings: list[Finding] = []
     files = sorted(folder.rglob("*.log")) if folder.exists() else []
+    if skip is not None:
+        files = [path for path in files if not path.is_relative_to(skip)]
     for path in files:
         findings += search_blob(f"log {path}", path.read_bytes(), identifiers)
     return findings, len(files)

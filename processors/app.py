@@ -194,7 +194,7 @@ class Worker:
 
     def open(self) -> None:
         """Create missing topics and open the audit store, before Faust subscribes."""
-        created = ensure_topics(self.settings)
+        created = ensure_topics(self.settings, align_retention=True)
         if created:
             log.info("created %d topics from the catalogue", len(created))
         url = self.settings.clickhouse_url.get_secret_value() if self.settings.clickhouse_url else None

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from processors.audit_chain import (
     TIME_FIELDS, CANONICAL_FIELDS, MerkleFrontier, canonical_bytes, chain_hash, epoch_micros, genesis_hash, leaf_hash, LEAF_SQL,
 )
-from processors.messages import Input, Output, reject
+from processors.messages import Input, Output, RejectionLog, reject
 from processors.signing import Signer
 from schemas.codec import registry
 from schemas.errors import DecodeError
@@ -87,6 +87,7 @@ class ChainWriter:
         self.checkpoint_interval_s = checkpoint_interval_s
         self.chains: dict[int, ChainState] = {}
         self.written = 0
+        self.rejections = RejectionLog(log)
 
     def resume(self, chain: int) -> ChainState:
         """Load a chain's head, Merkle frontier and recent ids from the store."""
@@ -140,7 +141,7 @@ class ChainWriter:
                 if entry is None:  # an older schema version: decode and resolve it
                     entry = _plain_entry(registry.decode(message.value, "audit_event")[1])
             except DecodeError as exc:
-                log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, exc)
+                self.rejections.warning(message, str(exc))
                 letter, audit = reject(STAGE, message, exc)
                 outputs.append(letter)
                 entry = _plain_entry(audit.event.model_dump())

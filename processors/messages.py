@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +44,35 @@ class Output:
     @property
     def value(self) -> bytes:
         return self.event.to_avro()
+
+
+class RejectionLog:
+    """Log rejected inputs, at most ``burst`` lines per ``period_s``, then how many were left out.
+
+    A feed that sends only bad input would otherwise write one line per message.
+    """
+
+    def __init__(self, logger: logging.Logger, burst: int = 20, period_s: float = 60.0) -> None:
+        self.logger = logger
+        self.burst = burst
+        self.period_s = period_s
+        self._window_start = time.monotonic()
+        self._logged = 0
+        self._suppressed = 0
+
+    def warning(self, message: Input, reason: str) -> None:
+        """Log one rejection by its topic position (never its key, which may identify a patient)."""
+        now = time.monotonic()
+        if now - self._window_start >= self.period_s:
+            if self._suppressed:
+                self.logger.warning("%d more inputs were rejected in the last %.0f s without a log line each",
+                                    self._suppressed, now - self._window_start)
+            self._window_start, self._logged, self._suppressed = now, 0, 0
+        if self._logged < self.burst:
+            self._logged += 1
+            self.logger.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, reason)
+        else:
+            self._suppressed += 1
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from processors.messages import Input, Output, reject
+from processors.messages import Input, Output, RejectionLog, reject
 from processors.pseudonym import age_band
 from processors.vault import Identity, Vault
 from schemas.errors import DecodeError
@@ -41,6 +41,7 @@ class PseudonymizerStage:
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        self.rejections = RejectionLog(log)
 
     def handle(self, message: Input) -> list[Output]:
         try:
@@ -49,7 +50,7 @@ class PseudonymizerStage:
             return self._vitals(BedsideVitals.from_avro(message.value), message)
         except (DecodeError, ValueError) as exc:  # ValidationError is a ValueError
             # The offset, not the key, names the input: the key is a record number.
-            log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, type(exc).__name__)
+            self.rejections.warning(message, type(exc).__name__)
             return reject(STAGE, message, exc, dead_letters=DEAD_LETTERS_IDENTIFIED)
 
     def _vitals(self, event: BedsideVitals, message: Input) -> list[Output]:

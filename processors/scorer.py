@@ -23,7 +23,7 @@ from processors.alerting import AlertPolicy, AlertState
 from processors.discharges import DischargeGate, HeldDischarge
 from processors.features import PatientState
 from processors.labels import LabelJoiner, Pending
-from processors.messages import Input, Output, reject
+from processors.messages import Input, Output, RejectionLog, reject
 from processors.news2 import news2
 from processors.performance import StreamingAuroc
 from processors.risk_model import RiskModel
@@ -56,6 +56,7 @@ class ScorerStage:
         self.news2_auroc = StreamingAuroc(0, 20, 21)
         self.discharges = DischargeGate()
         self._last_input = time.monotonic()
+        self.rejections = RejectionLog(log)
 
     def handle(self, message: Input) -> list[Output]:
         self._last_input = time.monotonic()
@@ -68,7 +69,7 @@ class ScorerStage:
             released = self.discharges.on_vitals(message.partition, event.pseudonym, latest_at, event.observed_at)
             return outputs + self._discharge(released)
         except (DecodeError, ValueError) as exc:  # ValidationError is a ValueError
-            log.warning("rejected %s/%d/%d: %s", message.topic, message.partition, message.offset, exc)
+            self.rejections.warning(message, str(exc))
             return reject(STAGE, message, exc)
 
     def _vitals(self, event: PseudonymizedVitals, message: Input) -> list[Output]:

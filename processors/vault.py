@@ -58,6 +58,9 @@ INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 """
 
 
+VAULT_FILE = "vault.sqlite3"
+
+
 class VaultError(ClinopsError):
     """The vault is missing its master key, is corrupt, or does not know a patient."""
 
@@ -104,7 +107,7 @@ def open_vault(settings: Settings) -> Vault:
     """Open the vault in the key folder with the master and device keys from the settings."""
     master = settings.master_key.get_secret_value() if settings.master_key else None
     device_key = settings.device_key.get_secret_value() if settings.device_key else None
-    return Vault(settings.keys_dir / "vault.sqlite3", load_master_key(settings.keys_dir, master),
+    return Vault(settings.keys_dir / VAULT_FILE, load_master_key(settings.keys_dir, master),
                  base64.b64decode(device_key) if device_key else None)
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
 
 from confluent_kafka import Consumer, Message, TopicPartition
+
+from schemas.errors import ClinopsError
+
+
+class TopicReadError(ClinopsError):
+    """A topic could not be read, for example because the user may not read it."""
 
 
 def read_topic(
@@ -15,18 +22,22 @@ def read_topic(
     """Return every message in ``topic`` up to the end offsets at the time of the call.
 
     ``client_config`` adds librdkafka settings such as SASL credentials. Raises
-    TimeoutError when the end is not reached within ``timeout_s``.
+    TopicReadError when the topic is missing or not authorized, and TimeoutError when
+    the end is not reached within ``timeout_s``.
     """
     consumer = Consumer({
         "bootstrap.servers": bootstrap_servers,
         "group.id": f"clinops-reader-{uuid.uuid4()}",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        "logger": logging.getLogger("librdkafka"),
         **(client_config or {}),
     })
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = list(metadata.topics[topic].partitions)
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise TopicReadError(f"cannot read {topic}: {metadata.error.str()}")
+        partitions = list(metadata.partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         messages: list[Message] = []

@@ -105,12 +105,17 @@ class TopicAdminError(ClinopsError):
 NOT_AUTHORIZED = frozenset({"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"})
 
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create the catalogue's missing topics with the configured retention; return the names created."""
+def ensure_topics(settings: Settings, align_retention: bool = False) -> list[str]:
+    """Create the catalogue's missing topics with the configured retention; return the names created.
+
+    With ``align_retention``, existing identified topics are set to the configured
+    retention too. Only the worker and ``clinops topics`` do that, so that a command run
+    with another environment does not change the retention behind the worker's back.
+    """
     from streams.kafka_auth import security_config  # imports Faust, which most callers of this module need not
 
-    return create_topics(settings.bootstrap_servers, identified_retention_ms=settings.identified_retention_ms,
-                         client_config=security_config(settings))
+    return create_topics(settings.bootstrap_servers, client_config=security_config(settings),
+                         identified_retention_ms=settings.identified_retention_ms, align_retention=align_retention)
 
 
 def create_topics(
@@ -119,23 +124,26 @@ def create_topics(
     timeout_s: float = 30.0,
     identified_retention_ms: int | None = None,
     client_config: Mapping[str, str] | None = None,
+    align_retention: bool = True,
 ) -> list[str]:
     """Create the catalogue's missing topics; return the names created.
 
-    With ``identified_retention_ms``, identified topics get that retention, and existing
-    ones are changed to it, so that shortening the setting takes effect at the next start.
+    With ``identified_retention_ms``, identified topics get that retention, and with
+    ``align_retention`` existing ones are changed to it, so that shortening the setting
+    takes effect at the next start.
     ``client_config`` adds librdkafka settings such as SASL credentials. A topic that the
     principal is not authorized to create or reconfigure is skipped with a log line.
     """
     if identified_retention_ms is not None:
         specs = tuple(replace(spec, retention_ms=identified_retention_ms) if spec.identified else spec for spec in specs)
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(client_config or {})})
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": logging.getLogger("librdkafka"),
+                         **(client_config or {})})
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
         raise TopicAdminError(f"cannot list topics on {bootstrap_servers}: {exc}; is the broker running?") from exc
 
-    if identified_retention_ms is not None:
+    if identified_retention_ms is not None and align_retention:
         _align_retention(admin, [spec for spec in specs if spec.identified and spec.name in existing], timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
     if not missing:

@@ -102,7 +102,8 @@ GROUP BY model_version, action
 -- Who re-identified which patient, for which alert and why.
 CREATE OR REPLACE VIEW audit.reidentifications AS
 SELECT occurred_at, actor AS clinician, action, subject_id AS pseudonym,
-       JSONExtractString(details, 'alert_id') AS alert_id, JSONExtractString(details, 'reason') AS reason
+       JSONExtractString(details, 'alert_id') AS alert_id, JSONExtractString(details, 'reason') AS reason,
+       JSONExtractString(details, 'refusal') AS refusal
 FROM audit.audit_events
 WHERE action IN ('patient.reidentified', 'reidentification.refused')
 ;

@@ -191,4 +191,4 @@ def test_alert_lifecycle_links_alert_and_onset(replayed: Replayed, worker: Runni
 
 def test_reidentification_view_exists(worker: RunningWorker) -> None:
     result = query_worker(worker.settings.worker_port, "SELECT * FROM reidentifications")
-    assert result.columns == ["occurred_at", "clinician", "action", "pseudonym", "alert_id", "reason"]
+    assert result.columns == ["occurred_at", "clinician", "action", "pseudonym", "alert_id", "reason", "refusal"]

@@ -136,7 +136,8 @@ def run_reidentify(env: dict[str, str], alert_id: str, clinician: str) -> subpro
 def reidentification_rows(worker: RunningWorker, alert_id: str, clinician: str) -> list[list]:
     return wait_for(lambda: audit_rows(
         worker.settings.worker_port,
-        f"SELECT action, pseudonym, reason FROM reidentifications WHERE alert_id = '{alert_id}' AND clinician = '{clinician}'",
+        "SELECT action, pseudonym, reason, refusal FROM reidentifications "
+        f"WHERE alert_id = '{alert_id}' AND clinician = '{clinician}'",
     ), bool)
 
 
@@ -158,7 +159,7 @@ def test_reidentify_grants_allowed_role(replayed: Replayed, worker: RunningWorke
     assert identity.name in result.stdout
 
     rows = reidentification_rows(worker, alert_id, "dr.test")
-    assert rows == [["patient.reidentified", pseudonym, "bedside review of a HIGH alert"]]
+    assert rows == [["patient.reidentified", pseudonym, "bedside review of a HIGH alert", ""]]
 
 
 def test_reidentify_refuses_other_role(replayed: Replayed, worker: RunningWorker, access_env: dict[str, str]) -> None:
@@ -172,7 +173,8 @@ def test_reidentify_refuses_other_role(replayed: Replayed, worker: RunningWorker
     assert identity.name not in result.stdout + result.stderr
 
     rows = reidentification_rows(worker, alert_id, "student.test")
-    assert rows == [["reidentification.refused", pseudonym, "bedside review of a HIGH alert"]]
+    assert rows == [["reidentification.refused", pseudonym, "bedside review of a HIGH alert",
+                     "the role medical_student may not re-identify patients"]]
 
 
 def test_reidentify_refuses_unknown_clinician(replayed: Replayed, worker: RunningWorker, access_env: dict[str, str]) -> None:

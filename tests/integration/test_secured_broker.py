@@ -34,7 +34,7 @@ from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT, Settings
 from streams.sources.physionet import list_stays
 from streams.sources.replay import load_stays, merged_events, replay, replayed_monitors
-from streams.topic_reader import read_topic
+from streams.topic_reader import TopicReadError, read_topic
 from streams.topics import (
     BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, RISK_SCORES, VITALS_PSEUDONYMIZED, create_topics,
 )
@@ -191,6 +191,13 @@ def test_analytics_cannot_produce_identified(broker: LocalBroker, topic: str) ->
     error = produce_error(broker, login(broker, "analytics"), topic)
     assert error is not None
     assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_reading_denied_topic_is_error(broker: LocalBroker) -> None:
+    # A privacy scan run as the wrong user must fail, not report an empty topic.
+    with pytest.raises(TopicReadError, match="TOPIC_AUTHORIZATION_FAILED|[Aa]uthoriz"):
+        read_topic(broker.bootstrap_servers, BEDSIDE_VITALS.name, timeout_s=CLIENT_TIMEOUT_S,
+                   client_config=login(broker, "analytics"))
 
 
 def test_analytics_does_not_see_identified(broker: LocalBroker) -> None:

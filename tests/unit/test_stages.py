@@ -283,3 +283,17 @@ def test_scorer_labels_from_onset_learn_the_model() -> None:
     assert scorer.model.ready
     (score,) = by_topic(scorer.handle(vitals(20, subject="p-new")), "risk.scores")
     assert score.model_risk is not None
+
+
+def test_rejection_log_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from processors.messages import RejectionLog
+
+    rejections = RejectionLog(logging.getLogger("test.rejections"), burst=3, period_s=3600)
+    with caplog.at_level(logging.WARNING, logger="test.rejections"):
+        for offset in range(10):
+            rejections.warning(Input("bedside.vitals", 0, offset, b"H55501234", b""), "decode")
+    assert len(caplog.records) == 3
+    assert rejections._suppressed == 7
+    assert all("H55501234" not in record.getMessage() for record in caplog.records)
