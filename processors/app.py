@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import socket
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,8 @@ from processors.audit_verify import prove, verify
 from processors.audit_writer import ChainWriter
 from processors.labels import LabelJoiner
 from processors.messages import Input, Output
+from processors.news2 import news2
+from processors.patient_store import PatientStore
 from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.vault import open_vault
 from processors.pseudonymizer import PseudonymizerStage
@@ -34,7 +37,7 @@ from streams.kafka_auth import faust_credentials, security_config
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sinks.audit_store import AuditStore, open_store
-from streams.topics import CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, ensure_topics
+from streams.topics import CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, PATIENT_PARTITIONS, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,8 @@ class Worker:
             rearm=timedelta(hours=settings.alert_rearm_hours),
         )
         horizon = timedelta(hours=settings.label_horizon_hours)
-        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon))
+        patients = self._patient_store() if "scorer" in stages else PatientStore()
+        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), patients=patients)
         self.audit_writer: AuditWriterService | None = None
         self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 
@@ -103,6 +107,28 @@ class Worker:
         if "pseudonymizer" in stages:
             self._add_vault_refresh()
         self._add_web_views()
+
+    def _patient_store(self) -> PatientStore:
+        """Keep patient states in a Faust table, whose changelog restores them after a restart.
+
+        Changes go to the changelog through the stage's confluent-kafka producer, in the
+        input's partition and in the table's JSON encoding. The agent flushes that
+        producer before Faust commits the inputs, so no committed input has an unwritten state.
+        """
+        table = self.app.Table(
+            "patient-state", partitions=PATIENT_PARTITIONS,  # keys and values in JSON, without a model type
+            help="Per-patient vitals history and stay start, by pseudonym (the scorer's features).",
+        )
+
+        def save(partition: int, pseudonym: str, state: dict | None) -> None:
+            if state is None:
+                table.data.pop(pseudonym, None)
+            else:
+                table.data[pseudonym] = state
+            value = None if state is None else json.dumps(state, separators=(",", ":")).encode()
+            self.producer.send_record(table.changelog_topic.get_topic_name(), json.dumps(pseudonym).encode(), value, partition)
+
+        return PatientStore(load=table.data.get, save=save)
 
     def _raw_channel(self, *names: str) -> faust.TopicT:
         return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
@@ -128,6 +154,8 @@ class Worker:
             async for events in stream.take_events(STAGE_BATCH, within=STAGE_BATCH_WINDOW_S):
                 for event in events:
                     self._produce(stage.handle(to_input(event.message, event.value)))
+                if stage is self.scorer:
+                    self.scorer.patients.persist()
                 self.counts[stage.name] += len(events)
                 await self._flush()
 
@@ -145,7 +173,9 @@ class Worker:
 
     def _add_idle_flush(self) -> None:
         async def flush() -> None:
-            await self._send(self.scorer.flush_idle())
+            outputs = self.scorer.flush_idle()
+            self.scorer.patients.persist()
+            await self._send(outputs)
 
         self.app.timer(interval=1.0, name="scorer-idle-flush")(flush)
 
@@ -160,6 +190,16 @@ class Worker:
                     return self.json({"status": "audit writer stopped", "error": repr(writer.error)}, status=503)
                 written = writer.writer.written if writer is not None else 0
                 return self.json({"status": "ok", "processed": worker.counts, "audit_rows_written": written})
+
+        @self.app.page("/scorer/features")
+        class ScorerFeatures(View):
+            async def get(self, request: Request) -> Response:
+                """Return a patient's current features, as the model would read them now."""
+                state = worker.scorer.patients.get(request.query.get("pseudonym", ""))
+                if state is None:
+                    return self.json({"error": "no state for that pseudonym on this worker"}, status=404)
+                at = state.latest_at
+                return self.json({"latest_at": at.isoformat(), "features": state.features(at, news2(state.current(at)))})
 
         @self.app.page("/audit/verify")
         class AuditVerify(View):

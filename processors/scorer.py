@@ -25,6 +25,7 @@ from processors.features import PatientState
 from processors.labels import LabelJoiner, Pending
 from processors.messages import Input, Output, RejectionLog, reject
 from processors.news2 import news2
+from processors.patient_store import PatientStore
 from processors.performance import StreamingAuroc
 from processors.risk_model import RiskModel
 from schemas.errors import DecodeError
@@ -46,11 +47,12 @@ class ScorerStage:
     name = STAGE
     inputs = (VITALS_PSEUDONYMIZED, OUTCOMES_PSEUDONYMIZED)
 
-    def __init__(self, policy: AlertPolicy, labels: LabelJoiner, model: RiskModel | None = None) -> None:
+    def __init__(self, policy: AlertPolicy, labels: LabelJoiner, model: RiskModel | None = None,
+                 patients: PatientStore | None = None) -> None:
         self.policy = policy
         self.labels = labels
         self.model = model or RiskModel()
-        self.patients: dict[str, PatientState] = {}
+        self.patients = patients if patients is not None else PatientStore()
         self.alert_states: dict[str, AlertState] = {}
         self.model_auroc = StreamingAuroc(0.0, 1.0, 1001)
         self.news2_auroc = StreamingAuroc(0, 20, 21)
@@ -79,13 +81,15 @@ class ScorerStage:
         state = self.patients.get(subject)
         late = state is not None and at <= state.latest_at
         if state is None:
-            state = self.patients[subject] = PatientState(first_seen=at, latest_at=at, ward=event.ward)
+            state = PatientState(first_seen=at, latest_at=at, ward=event.ward)
+            self.patients.put(subject, state, message.partition)
         if late:
             # A late observation is scored from its own values and changes no state.
             view = PatientState(first_seen=state.first_seen, latest_at=at, ward=state.ward)
             view.update(event.vitals(), at)
         else:
             state.update(event.vitals(), at)
+            self.patients.changed(subject, message.partition)
             view = state
             self._learn(self.labels.advance(subject, at))
 
@@ -177,7 +181,7 @@ class ScorerStage:
         for held in released:
             subject = held.event.pseudonym
             self._learn(self.labels.discharge(subject))
-            self.patients.pop(subject, None)
+            self.patients.pop(subject, held.partition)
             self.alert_states.pop(subject, None)
             outputs.append(self._performance_audit(held.event, held.value))
         return outputs

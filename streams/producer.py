@@ -44,9 +44,14 @@ class EventProducer:
 
     def send(self, topic: TopicSpec, key: str | bytes, event: Event | bytes) -> None:
         value = event if isinstance(event, bytes) else event.to_avro()
+        self.send_record(topic.name, key, value)
+
+    def send_record(self, topic: str, key: str | bytes, value: bytes | None, partition: int | None = None) -> None:
+        """Produce one message as given; ``value`` None is a tombstone, ``partition`` None lets the key decide."""
+        extra = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self._producer.produce(topic.name, key=key, value=value, on_delivery=self._on_delivery)
+                self._producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery, **extra)
                 break
             except BufferError:
                 # The local queue is full: wait for deliveries to free room, then retry.
