@@ -1,4 +1,4 @@
-"""Where the scorer keeps each patient's state, so that a restarted worker resumes it.
+"""The scorer's patient states by pseudonym, and their persistence across worker restarts.
 
 The scorer works on ``PatientState`` objects in memory. ``PatientStore`` records which
 patients a batch changed, and ``persist`` writes their state (or a tombstone for a
