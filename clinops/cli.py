@@ -370,6 +370,35 @@ def monitors(count: int) -> str:
     return f"{count} new monitor{'' if count == 1 else 's'}"
 
 
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops.evaluate import run_evaluation
+    from clinops.report import render_html
+
+    result, points = run_evaluation(settings, Path(args.path), args.limit)
+    news2 = result["news2"]
+    columns = [("champion", result["champion"]), ("NEWS2>=5", {**news2, **news2["thresholds"]["5"]}),
+               ("NEWS2>=7", {**news2, **news2["thresholds"]["7"]})]
+    metrics = ["auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
+               "alerts_per_100_patient_days", "median_lead_hours"]
+    print(f"\n{result['stays']} stays, {result['rows']} rows ({result['positive_rows']} labelled 1), "
+          f"{result['rows_scored_by_both']} scored by both")
+    print(render_table(["metric", *(name for name, _ in columns)],
+                       [[metric, *(format_figure(figures.get(metric)) for _, figures in columns)] for metric in metrics]))
+    if args.output:
+        output = Path(args.output)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+        (output / "report.html").write_text(render_html(result, points))
+        print(f"Wrote {output / 'evaluation.json'} and {output / 'report.html'}")
+    return 0
+
+
+def format_figure(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def render_table(columns: list[str], rows: list[list[object]]) -> str:
     cells = [[str(value) for value in row] for row in rows]
     widths = [max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)]
@@ -493,6 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = keys_commands.add_parser("rotate", help="replace the vault's index key; pseudonyms stay the same")
     rotate.add_argument("--by", required=True, help="who rotates (recorded in the audit trail)")
     rotate.set_defaults(handler=cmd_keys_rotate)
+
+    evaluate = commands.add_parser(
+        "evaluate", formatter_class=defaults,
+        help="replay PhysioNet stays through a pipeline of its own and compare the model with NEWS2")
+    evaluate.add_argument("path", help="folder of .psv files, one ICU stay each")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N stays (by file name)")
+    evaluate.add_argument("--output", help="folder for evaluation.json and report.html")
+    evaluate.set_defaults(handler=cmd_evaluate)
 
     demo = commands.add_parser("demo", formatter_class=defaults, help="run the whole system on the bundled PhysioNet sample")
     demo.add_argument("--sample", default=str(Path(__file__).resolve().parents[1] / "data" / "physionet2019-sample"),

@@ -20,6 +20,9 @@ DT_EARLY, DT_OPTIMAL, DT_LATE = -12, -6, 3
 MAX_U_TP, MIN_U_FN, U_FP, U_TN = 1.0, -2.0, -0.05, 0.0
 # SepsisLabel turns 1 six hours before the clinical onset.
 LABEL_LEAD_HOURS = 6
+# An alert counts toward an onset only within this many hours before it. An alert days
+# earlier was about another problem, and counting it would inflate the lead time.
+ALERT_WINDOW_HOURS = 48
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
@@ -136,12 +139,12 @@ def _best_predictions(stay: Stay) -> list[bool]:
 
 @dataclass(frozen=True)
 class AlertFigures:
-    """What an alert threshold means at the bedside."""
+    """The bedside meaning of one alert threshold."""
 
     sensitivity: float | None  # share of positive rows with the alert on
-    patient_sensitivity: float | None  # share of septic stays alerted before onset
+    patient_sensitivity: float | None  # share of septic stays alerted in the ALERT_WINDOW_HOURS before onset
     alerts_per_100_patient_days: float
-    median_lead_hours: float | None  # first alert before onset, over stays alerted in time
+    median_lead_hours: float | None  # first alert in that window, hours before onset
 
 
 def alert_figures(stays: Sequence[Stay], alert_rows: Sequence[Sequence[int]]) -> AlertFigures:
@@ -168,8 +171,8 @@ def alert_figures(stays: Sequence[Stay], alert_rows: Sequence[Sequence[int]]) ->
         if onset is None:
             continue
         septic += 1
-        first = min(rows, default=None)
-        if first is not None and first <= onset:
+        first = min((row for row in rows if onset - ALERT_WINDOW_HOURS <= row <= onset), default=None)
+        if first is not None:
             alerted_in_time += 1
             leads.append(float(onset - first))
     return AlertFigures(

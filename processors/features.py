@@ -91,19 +91,34 @@ class PatientState:
         shock index, hours in the unit, age and sex.
         """
         now = _seconds(at)
-        current = self.current(at)
+        window = WINDOW.total_seconds()
+        carry = CARRY_FORWARD.total_seconds()
         x: dict[str, float] = {}
         for name in VITAL_NAMES:
-            series = self.history.get(name, [])
-            value = current[name]
-            x[name] = value if value is not None else NORMAL_VALUES[name]
-            x[f"{name}_missing"] = 1.0 if value is None else 0.0
+            series = self.history.get(name)
+            latest = series[-1][1] if series and now - series[-1][0] <= carry else None
+            x[name] = latest if latest is not None else NORMAL_VALUES[name]
+            x[f"{name}_missing"] = 1.0 if latest is None else 0.0
             x[f"{name}_age_h"] = min((now - series[-1][0]) / 3600, NEVER_MEASURED_HOURS) if series else NEVER_MEASURED_HOURS
-            x[f"{name}_change_1h"] = _change(series, now, 3600.0) if value is not None else 0.0
-            x[f"{name}_change_6h"] = _change(series, now, WINDOW.total_seconds()) if value is not None else 0.0
-            recent = [v for t, v in series if now - t <= WINDOW.total_seconds()]
-            x[f"{name}_mean_6h"] = sum(recent) / len(recent) if recent else x[name]
-            x[f"{name}_std_6h"] = _std(recent)
+            # One pass from the newest observation back: the references for the changes,
+            # and the sums for the 6-hour mean and spread.
+            hour_ago = six_hours_ago = None
+            count, total, squares = 0, 0.0, 0.0
+            for t, value in reversed(series or ()):
+                age = now - t
+                if age <= window:
+                    count += 1
+                    total += value
+                    squares += value * value
+                if hour_ago is None and age >= 3600.0:
+                    hour_ago = value
+                if age >= window:
+                    six_hours_ago = value
+                    break
+            x[f"{name}_change_1h"] = latest - hour_ago if latest is not None and hour_ago is not None else 0.0
+            x[f"{name}_change_6h"] = latest - six_hours_ago if latest is not None and six_hours_ago is not None else 0.0
+            x[f"{name}_mean_6h"] = total / count if count else x[name]
+            x[f"{name}_std_6h"] = math.sqrt(max(squares - total * total / count, 0.0) / (count - 1)) if count > 1 else 0.0
         x["news2"] = float(score.total) if score.total is not None else 0.0
         for parameter in NEWS2_PARAMETERS:
             x[f"news2_{parameter}"] = float(score.components.get(parameter, 0))
@@ -128,28 +143,6 @@ class PatientState:
             ward=data["ward"],
             history={name: [(point[0], point[1]) for point in series] for name, series in data["history"].items()},
         )
-
-
-def _change(series: list[tuple[float, float]], now: float, seconds: float) -> float:
-    """Return the latest value minus the newest value observed at least ``seconds`` earlier.
-
-    >>> _change([(0.0, 80.0), (3600.0, 90.0), (7200.0, 110.0)], 7200.0, 3600.0)
-    20.0
-    >>> _change([(7200.0, 110.0)], 7200.0, 3600.0)
-    0.0
-    """
-    latest = series[-1][1]
-    for t, value in reversed(series):
-        if now - t >= seconds:
-            return latest - value
-    return 0.0
-
-
-def _std(values: list[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def age_from_band(band: str | None) -> float:

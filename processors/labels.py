@@ -14,19 +14,40 @@ teaches the model nothing about the patient's future before the stream gets ther
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 
+# One tuple of feature names per distinct feature set, shared by every pending observation.
+_FEATURE_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 @dataclass(frozen=True)
 class Pending:
-    """A scored observation waiting for its label."""
+    """A scored observation waiting for its label.
+
+    The features are kept as an array of doubles beside a shared tuple of names,
+    because a patient keeps hours of these. On CPython 3.11 a dictionary of 90 floats
+    takes about 5.5 kB, the array 0.9 kB.
+    """
 
     observed_at: datetime
-    features: dict[str, float]
+    names: tuple[str, ...]
+    values: array
     model_risk: float | None
     news2: int | None
+
+    @classmethod
+    def of(cls, observed_at: datetime, features: dict[str, float], model_risk: float | None, news2: int | None) -> Pending:
+        names = tuple(features)
+        names = _FEATURE_NAMES.setdefault(names, names)
+        return cls(observed_at, names, array("d", features.values()), model_risk, news2)
+
+    @property
+    def features(self) -> dict[str, float]:
+        return dict(zip(self.names, self.values))
 
 
 @dataclass

@@ -98,7 +98,7 @@ class ScorerStage:
         features = view.features(at, score, event.age_band, event.sex)
         model_risk = self.model.predict(features)
         if not late:
-            self.labels.add(subject, Pending(at, features, model_risk, score.total))
+            self.labels.add(subject, Pending.of(at, features, model_risk, score.total))
 
         risk = RiskScore(
             event_id=event.event_id,
