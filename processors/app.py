@@ -31,6 +31,7 @@ from processors.patient_store import PatientStore
 from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.vault import open_vault
 from processors.pseudonymizer import PseudonymizerStage
+from processors.risk_model import RiskModel
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
 from streams.kafka_auth import faust_credentials, security_config
@@ -95,7 +96,7 @@ class Worker:
         )
         horizon = timedelta(hours=settings.label_horizon_hours)
         patients = self._patient_store() if "scorer" in stages else PatientStore()
-        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), patients=patients)
+        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), RiskModel(settings.model), patients=patients)
         self.audit_writer: AuditWriterService | None = None
         self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 

@@ -1,27 +1,97 @@
-"""The online deterioration model: River logistic regression on standardized features."""
+"""The online deterioration models: River classifiers that learn one delayed label at a time.
+
+Each model kind is a ``ModelSpec``: a name, its hyperparameters and a factory. A
+model's version id is the kind plus a digest of the hyperparameters, so two runs of
+the same configuration name the same version. The tree ensembles learn through a
+random under-sampler, because about 2% of hourly rows carry a positive label and an
+ensemble that sees 50 negatives per positive learns to say "no".
+"""
 
 from __future__ import annotations
 
-from river import linear_model, optim, preprocessing
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-MODEL_VERSION = "online-logreg-1"
+from river import ensemble, forest, imblearn, linear_model, optim, preprocessing, tree
+
+DEFAULT_SEED = 42
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A kind of model: its name, what it is, its hyperparameters and how to build it."""
+
+    name: str
+    description: str
+    hyperparameters: dict[str, Any]
+    build: Callable[[dict[str, Any], int], Any] = field(compare=False)
+
+    @property
+    def version(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.hyperparameters, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.name}-{digest}"
+
+
+def _logistic_regression(p: dict[str, Any], seed: int) -> Any:
+    return preprocessing.StandardScaler() | linear_model.LogisticRegression(
+        optimizer=optim.SGD(p["learning_rate"]), l2=p["l2"]
+    )
+
+
+def _under_sampled(model: Any, p: dict[str, Any], seed: int) -> Any:
+    share = p["positive_share"]
+    return imblearn.RandomUnderSampler(model, desired_dist={False: 1 - share, True: share}, seed=seed)
+
+
+def _streaming_random_patches(p: dict[str, Any], seed: int) -> Any:
+    base = tree.HoeffdingTreeClassifier(grace_period=p["grace_period"], delta=p["delta"])
+    return _under_sampled(ensemble.SRPClassifier(model=base, n_models=p["n_models"], seed=seed), p, seed)
+
+
+def _mondrian_forest(p: dict[str, Any], seed: int) -> Any:
+    return _under_sampled(forest.AMFClassifier(n_estimators=p["n_models"], seed=seed), p, seed)
+
+
+def _adaptive_random_forest(p: dict[str, Any], seed: int) -> Any:
+    return _under_sampled(forest.ARFClassifier(n_models=p["n_models"], seed=seed), p, seed)
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("logreg", "logistic regression on standardized features",
+                  {"learning_rate": 0.01, "l2": 1e-4}, _logistic_regression),
+        ModelSpec("srp", "streaming random patches of 10 Hoeffding trees, negatives under-sampled to 80%",
+                  {"n_models": 10, "grace_period": 50, "delta": 0.01, "positive_share": 0.2}, _streaming_random_patches),
+        ModelSpec("amf", "aggregated Mondrian forest of 10 trees, negatives under-sampled to 80%",
+                  {"n_models": 10, "positive_share": 0.2}, _mondrian_forest),
+        ModelSpec("arf", "adaptive random forest of 10 trees, negatives under-sampled to 80%",
+                  {"n_models": 10, "positive_share": 0.2}, _adaptive_random_forest),
+    )
+}
 
 
 class RiskModel:
     """Predicts the probability of sepsis within the label horizon; learns one label at a time.
 
     Returns no prediction until it has learned from ``warmup_labels`` labels with both
-    classes among them, because an untrained model's 0.5 would read as a risk.
+    classes among them, because an untrained model's output would read as a risk.
+    Prediction does not change the model: River 0.26 learns unsupervised steps such as
+    the scaler during prediction only inside ``compose.learn_during_predict``.
     """
 
-    def __init__(self, warmup_labels: int = 200, version: str = MODEL_VERSION) -> None:
-        self.version = version
+    def __init__(self, kind: str = "logreg", warmup_labels: int = 200, seed: int = DEFAULT_SEED) -> None:
+        if kind not in MODEL_SPECS:
+            raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_SPECS)}")
+        self.spec = MODEL_SPECS[kind]
+        self.version = self.spec.version
         self.warmup_labels = warmup_labels
         self.learned = 0
         self.positives = 0
-        self._pipeline = preprocessing.StandardScaler() | linear_model.LogisticRegression(
-            optimizer=optim.SGD(0.01), l2=1e-4
-        )
+        self._model = self.spec.build(self.spec.hyperparameters, seed)
 
     @property
     def ready(self) -> bool:
@@ -30,9 +100,9 @@ class RiskModel:
     def predict(self, x: dict[str, float]) -> float | None:
         if not self.ready:
             return None
-        return float(self._pipeline.predict_proba_one(x).get(True, 0.0))
+        return float(self._model.predict_proba_one(x).get(True, 0.0))
 
     def learn(self, x: dict[str, float], label: bool) -> None:
-        self._pipeline.learn_one(x, label)
+        self._model.learn_one(x, label)
         self.learned += 1
         self.positives += int(label)

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         default=24.0, gt=0,
         description="Hours that the identified topics (bedside.vitals, clinical.outcomes, dead.letters.identified) keep events.",
     )
+    model: str = Field(
+        default="logreg",
+        description="Kind of the online model that scores live: logreg, srp, amf or arf (see processors/risk_model.py).",
+    )
     label_horizon_hours: float = Field(
         default=6.0, description="An observation is labelled positive when sepsis onset follows within this many hours."
     )
