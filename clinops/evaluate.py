@@ -120,12 +120,16 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
 
 
 def wait_for_scorer(port: int, events: int) -> None:
-    """Wait until the worker's scorer has handled ``events`` vitals and outcomes."""
+    """Wait until the worker has scored or dead-lettered ``events`` vitals and outcomes.
+
+    The pseudonymizer dead-letters implausible rows (such as an SpO2 below 50), which
+    therefore never reach the scorer.
+    """
     progress = Progress(events, "scored")
     deadline = time.monotonic() + PROCESSING_TIMEOUT_S
     while time.monotonic() < deadline:
         health = worker_health(port)
-        done = health["processed"]["scorer"] if health else 0
+        done = health["processed"]["scorer"] + health["processed"]["dead-letters"] if health else 0
         progress.update(done)
         if done >= events:
             progress.close()
