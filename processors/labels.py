@@ -30,7 +30,7 @@ class Pending:
 
     The features are kept as an array of doubles beside a shared tuple of names,
     because a patient keeps hours of these. On CPython 3.11 a dictionary of 90 floats
-    takes about 5.5 kB, the array 0.9 kB.
+    takes about 5.5 kB and an array of them 0.9 kB; the model reads 68.
     """
 
     observed_at: datetime
