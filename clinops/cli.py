@@ -379,7 +379,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     columns = [("champion", result["champion"]), ("NEWS2>=5", {**news2, **news2["thresholds"]["5"]}),
                ("NEWS2>=7", {**news2, **news2["thresholds"]["7"]})]
     metrics = ["auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
-               "alerts_per_100_patient_days", "median_lead_hours"]
+               "alerts_per_100_patient_days", "median_lead_hours", "tuned_threshold", "tuned_utility_second_half"]
     print(f"\n{result['stays']} stays, {result['rows']} rows ({result['positive_rows']} labelled 1), "
           f"{result['rows_scored_by_both']} scored by both")
     print(render_table(["metric", *(name for name, _ in columns)],

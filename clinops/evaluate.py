@@ -191,6 +191,31 @@ def threshold_figures(rows: dict[str, list[ScoredRow]], score_of, threshold: flo
     }
 
 
+def tuned_utility(rows: dict[str, list[ScoredRow]], score_of) -> dict[str, float | None]:
+    """Choose the threshold with the best utility on the first half of the stays (by
+    stay id), and measure the utility at that threshold on the second half.
+
+    The configured alert threshold suits one kind of model; this shows what a threshold
+    chosen on earlier patients achieves on later ones, without using their labels.
+    """
+    ordered = [rows[stay_id] for stay_id in sorted(rows)]
+    first, second = ordered[: len(ordered) // 2], ordered[len(ordered) // 2:]
+    scores = sorted(score for stay_rows in first for row in stay_rows if (score := score_of(row)) is not None)
+    if not scores or not second:
+        return {"tuned_threshold": None, "tuned_utility_second_half": None}
+    candidates = sorted({scores[int(q * (len(scores) - 1))] for q in [i / 100 for i in range(50, 100)]})
+
+    def utility(stays: list[list[ScoredRow]], threshold: float) -> float:
+        return normalized_utility([
+            Stay([row.label for row in stay_rows],
+                 [(score := score_of(row)) is not None and score >= threshold for row in stay_rows])
+            for stay_rows in stays
+        ])
+
+    best = max(candidates, key=lambda threshold: utility(first, threshold))
+    return {"tuned_threshold": best, "tuned_utility_second_half": utility(second, best)}
+
+
 def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settings: Settings) -> dict[str, Any]:
     """Compute the champion's and NEWS2's figures over the same rows."""
     everything = [row for stay_rows in rows.values() for row in stay_rows]
@@ -202,12 +227,14 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
         "auroc": auroc([row.model_risk for row in both], labels),
         "auprc": auprc([row.model_risk for row in both], labels),
         **threshold_figures(rows, lambda row: row.model_risk, settings.alert_model_risk, rearm),
+        **tuned_utility(rows, lambda row: row.model_risk),
     }
     news2: dict[str, Any] = {
         "auroc": auroc([row.news2 for row in both], labels),
         "auprc": auprc([row.news2 for row in both], labels),
         "auroc_all_rows": auroc([row.news2 or 0 for row in everything], [row.label for row in everything]),
         "thresholds": {str(t): threshold_figures(rows, lambda row: row.news2, t, rearm) for t in NEWS2_THRESHOLDS},
+        **tuned_utility(rows, lambda row: row.news2),
     }
     # The MEDIUM alert threshold (5) stands for NEWS2 where one figure is expected.
     news2.update({key: value for key, value in news2["thresholds"]["5"].items()})

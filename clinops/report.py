@@ -88,7 +88,7 @@ def render_html(result: dict[str, Any], points: dict[str, list[tuple[float, bool
     columns = [("champion", result["champion"]), ("NEWS2 >= 5", {**news2, **news2["thresholds"]["5"]}),
                ("NEWS2 >= 7", {**news2, **news2["thresholds"]["7"]})]
     metrics = ["auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
-               "alerts_per_100_patient_days", "median_lead_hours"]
+               "alerts_per_100_patient_days", "median_lead_hours", "tuned_threshold", "tuned_utility_second_half"]
     header = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
     body = "".join(
         f"<tr><td>{metric}</td>" + "".join(f"<td>{_cell(figures.get(metric))}</td>" for _, figures in columns) + "</tr>"
