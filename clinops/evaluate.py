@@ -195,8 +195,8 @@ def tuned_utility(rows: dict[str, list[ScoredRow]], score_of) -> dict[str, float
     """Choose the threshold with the best utility on the first half of the stays (by
     stay id), and measure the utility at that threshold on the second half.
 
-    The configured alert threshold suits one kind of model; this shows what a threshold
-    chosen on earlier patients achieves on later ones, without using their labels.
+    The configured alert threshold suits one kind of model. This shows what a threshold
+    chosen on earlier patients achieves on later ones, whose labels did not inform it.
     """
     ordered = [rows[stay_id] for stay_id in sorted(rows)]
     first, second = ordered[: len(ordered) // 2], ordered[len(ordered) // 2:]
