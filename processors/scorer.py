@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from processors.alerting import AlertPolicy, AlertState
 from processors.discharges import DischargeGate, HeldDischarge
+from processors.explanations import explain
 from processors.features import PatientState
 from processors.labels import LabelJoiner, Pending
 from processors.messages import Input, Output, RejectionLog, reject
@@ -129,10 +130,12 @@ class ScorerStage:
         severity, reasons = self.policy.assess(score, model_risk)
         alert_state = self.alert_states.setdefault(subject, AlertState())
         if alert_state.observe(at, severity, self.policy.rearm):
-            outputs += self._alert(event, risk, AlertSeverity(severity), reasons, message)
+            explanations = explain(features, model_risk, self.model.predict)
+            outputs += self._alert(event, risk, AlertSeverity(severity), reasons, explanations, message)
         return outputs
 
-    def _alert(self, event: PseudonymizedVitals, risk: RiskScore, severity: AlertSeverity, reasons: list[str], message: Input) -> list[Output]:
+    def _alert(self, event: PseudonymizedVitals, risk: RiskScore, severity: AlertSeverity, reasons: list[str],
+               explanations: list[str], message: Input) -> list[Output]:
         alert = DeteriorationAlert(
             # Derived from the observation, so a redelivered observation repeats the same alert id.
             alert_id=uuid.uuid5(ALERT_NAMESPACE, f"{event.event_id}|{severity.value}"),
@@ -147,6 +150,7 @@ class ScorerStage:
             news2_partial=risk.news2_partial,
             model_risk=risk.model_risk,
             model_version=risk.model_version,
+            explanations=explanations,
         )
         audit = audit_event(
             actor=STAGE, action="alert.raised", subject_type="alert", subject_id=str(alert.alert_id),
@@ -154,6 +158,7 @@ class ScorerStage:
             details={
                 "event_id": str(event.event_id), "pseudonym": event.pseudonym, "severity": severity.value, "reasons": reasons,
                 "news2": risk.news2, "model_risk": risk.model_risk, "model_version": risk.model_version,
+                "explanations": explanations,
             },
         )
         return [Output.of(ALERTS, event.pseudonym, alert), Output.of(AUDIT_EVENTS, str(alert.alert_id), audit)]

@@ -171,6 +171,7 @@ class DeteriorationAlert(Event):
     news2_partial: bool
     model_risk: float | None = None
     model_version: str
+    explanations: list[str] = Field(default_factory=list)
 
 
 class ClinicalOutcome(Event):

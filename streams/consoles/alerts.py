@@ -22,8 +22,11 @@ def format_alert(alert: DeteriorationAlert) -> str:
     news2 = "NEWS2 -" if alert.news2 is None else f"NEWS2 {alert.news2}{' (partial)' if alert.news2_partial else ''}"
     model = "model -" if alert.model_risk is None else f"model {alert.model_risk:.2f}"
     observed = alert.observed_at.strftime("%Y-%m-%d %H:%MZ")
-    return (f"[{alert.severity.value:<6}] {observed} {alert.ward:<5} {alert.pseudonym}  {news2}  {model}  "
+    line = (f"[{alert.severity.value:<6}] {observed} {alert.ward:<5} {alert.pseudonym}  {news2}  {model}  "
             f"{', '.join(alert.reasons)}  alert {alert.alert_id}")
+    if alert.explanations:
+        line += "\n         " + "; ".join(alert.explanations)
+    return line
 
 
 def follow_alerts(

@@ -49,6 +49,9 @@ def test_replay_raises_alerts(replayed: Replayed, worker: RunningWorker) -> None
     alerts = [DeteriorationAlert.from_avro(m.value()) for m in read_topic(worker.settings.bootstrap_servers, ALERTS.name)]
     ours = [a for a in alerts if str(a.event_id) in set(replayed.vitals_event_ids)]
     assert ours, "the replayed ICU stays raised no alert"
+    # An alert raised by the model alone may rest on no single vital sign, so most, not all.
+    explained = sum(1 for alert in ours if alert.explanations)
+    assert explained >= 0.9 * len(ours), f"only {explained} of {len(ours)} alerts name a vital sign"
 
     audited = count_rows_in(
         worker.settings.worker_port,

@@ -227,6 +227,7 @@ def test_scorer_alerts_once_per_episode() -> None:
         alerts += by_topic(scorer.handle(vitals(hour, heart_rate=135.0, respiratory_rate=26.0)), "alerts.deterioration")
     assert len(alerts) == 1
     assert alerts[0].severity.value == "HIGH" or "news2>=5" in alerts[0].reasons
+    assert alerts[0].explanations[:2] == ["heart rate 135/min", "respiratory rate 26/min"]
     for hour in range(6, 12):
         scorer.handle(vitals(hour))
     again = by_topic(scorer.handle(vitals(12, heart_rate=135.0, respiratory_rate=26.0)), "alerts.deterioration")
