@@ -380,7 +380,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
                ("NEWS2>=7", {**news2, **news2["thresholds"]["7"]})]
     metrics = ["auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
                "alerts_per_100_patient_days", "median_lead_hours", "tuned_threshold", "tuned_utility_second_half"]
-    print(f"\n{result['stays']} stays, {result['rows']} rows ({result['positive_rows']} labelled 1), "
+    print(f"\nChampion {result['model']['version']}: {result['model']['description']}")
+    print(f"{result['stays']} stays, {result['rows']} rows ({result['positive_rows']} labelled 1), "
           f"{result['rows_scored_by_both']} scored by both")
     print(render_table(["metric", *(name for name, _ in columns)],
                        [[metric, *(format_figure(figures.get(metric)) for _, figures in columns)] for metric in metrics]))

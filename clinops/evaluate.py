@@ -35,6 +35,7 @@ from clinops.worker_client import worker_health
 from clinops.worker_process import start_worker, stop_worker
 from infra.kafka.launcher import LocalBroker
 from processors.alerting import AlertState
+from processors.risk_model import MODEL_SPECS
 from processors.vault import open_vault
 from schemas.codec import registry
 from schemas.errors import ClinopsError
@@ -80,6 +81,8 @@ def _is_free(port: int) -> bool:
 
 def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[dict[str, Any], dict[str, list[tuple[float, bool]]]]:
     """Replay the stays under ``path`` through a pipeline of its own; return the figures and the curves' points."""
+    if settings.model not in MODEL_SPECS:
+        raise ClinopsError(f"CLINOPS_MODEL is {settings.model!r}; choose one of {', '.join(MODEL_SPECS)}")
     stays = load_stays(list_stays(path, limit))
     if not stays:
         raise ClinopsError(f"{path} contains no .psv stays")
@@ -100,7 +103,8 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
                 vault.close()
             worker_port = free_port_pair()
             env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "CLINOPS_DATA_DIR": str(data_dir),
-                   "CLINOPS_WORKER_PORT": str(worker_port), "CLINOPS_APP_ID": "clinops-evaluate"}
+                   "CLINOPS_WORKER_PORT": str(worker_port), "CLINOPS_APP_ID": "clinops-evaluate",
+                   "CLINOPS_MODEL": settings.model}
             worker = start_worker(env, worker_port, root / "worker.log", "--stages", "pseudonymizer,scorer",
                                   "--loglevel", "warning", cwd=PROJECT_ROOT)
 
@@ -238,7 +242,10 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
     }
     # The MEDIUM alert threshold (5) stands for NEWS2 where one figure is expected.
     news2.update({key: value for key, value in news2["thresholds"]["5"].items()})
+    spec = MODEL_SPECS[settings.model]
     return {
+        "model": {"kind": spec.name, "version": spec.version, "description": spec.description,
+                  "hyperparameters": spec.hyperparameters},
         "stays": len(stays),
         "rows": len(everything),
         "rows_scored_by_both": len(both),

@@ -99,6 +99,7 @@ def render_html(result: dict[str, Any], points: dict[str, list[tuple[float, bool
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child{{text-align:left}}</style>
 </head><body>
 <h1>Deterioration model beside NEWS2</h1>
+<p>Champion: {html.escape(result['model']['version'])}, {html.escape(result['model']['description'])}.</p>
 <p>{result['stays']} stays, {result['rows']} hourly rows ({result['positive_rows']} with SepsisLabel 1, {result['septic_stays']} septic stays).
 Progressive validation: every score was computed before its label reached the model. AUROC and AUPRC cover the
 {result['rows_scored_by_both']} rows that both scores scored (the model is silent during its warm-up).
