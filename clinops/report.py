@@ -104,7 +104,8 @@ def render_html(result: dict[str, Any], points: dict[str, list[tuple[float, bool
 Progressive validation: every score was computed before its label reached the model. AUROC and AUPRC cover the
 {result['rows_scored_by_both']} rows that both scores scored (the model is silent during its warm-up).
 Utility is the PhysioNet 2019 normalized utility; sensitivity is over rows with SepsisLabel 1; patient sensitivity
-counts septic stays alerted before onset; alerts use the live hysteresis.</p>
+counts septic stays alerted within the 48 hours before onset; alerts use the live hysteresis.
+The tuned threshold is the one with the best utility on the first half of the stays; its utility is measured on the second half.</p>
 <table><tr><th>metric</th>{header}</tr>{body}</table>
 <div>{svg_plot("ROC", "false positive rate", "true positive rate", roc, diagonal=True)}
 {svg_plot("Precision-recall", "recall", "precision", pr, diagonal=False)}</div>

@@ -196,9 +196,13 @@ class Worker:
         class ScorerFeatures(View):
             async def get(self, request: Request) -> Response:
                 """Return a patient's current features, as the model would read them now."""
-                state = worker.scorer.patients.get(request.query.get("pseudonym", ""))
+                pseudonym = request.query.get("pseudonym", "")
+                if not pseudonym:
+                    return self.json({"error": "missing the pseudonym parameter: /scorer/features?pseudonym=p-..."}, status=400)
+                state = worker.scorer.patients.get(pseudonym)
                 if state is None:
-                    return self.json({"error": "no state for that pseudonym on this worker"}, status=404)
+                    return self.json({"error": "no state for that pseudonym on this worker: it was never scored here, "
+                                               "or its stay ended with a discharge, which drops the state"}, status=404)
                 at = state.latest_at
                 return self.json({"latest_at": at.isoformat(), "features": state.features(at, news2(state.current(at)))})
 

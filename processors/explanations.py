@@ -20,7 +20,9 @@ from collections.abc import Callable
 from processors.features import NORMAL_VALUES
 
 TOP = 3
-# Display name, unit, and the smallest 6-hour change worth saying aloud.
+CHANGE_UNITS = {"spo2": " points"}
+# Display name, unit, and the smallest 6-hour change worth saying aloud. SpO2 changes
+# are in percentage points, which CHANGE_UNITS says instead of "%".
 WORDS: dict[str, tuple[str, str, float]] = {
     "heart_rate": ("heart rate", "/min", 10.0),
     "respiratory_rate": ("respiratory rate", "/min", 4.0),
@@ -53,13 +55,15 @@ def describe(x: dict[str, float], vital: str) -> str:
     'respiratory rate 28/min, up 8/min in 6 h'
     >>> describe({"spo2": 95.0, "spo2_change_6h": -1.0}, "spo2")
     'SpO2 95%'
+    >>> describe({"spo2": 88.0, "spo2_change_6h": -9.0}, "spo2")
+    'SpO2 88%, down 9 points in 6 h'
     """
     name, unit, minimum_change = WORDS[vital]
     value = x[vital]
     text = f"{name} {value:g}{unit}"
     change = x.get(f"{vital}_change_6h", 0.0)
     if abs(change) >= minimum_change:
-        text += f", {'up' if change > 0 else 'down'} {abs(change):g}{unit} in 6 h"
+        text += f", {'up' if change > 0 else 'down'} {abs(change):g}{CHANGE_UNITS.get(vital, unit)} in 6 h"
     return text
 
 
