@@ -22,7 +22,7 @@ from processors.features import NORMAL_VALUES
 TOP = 3
 CHANGE_UNITS = {"spo2": " points"}
 # Display name, unit, and the smallest 6-hour change worth saying aloud. SpO2 changes
-# are in percentage points, which CHANGE_UNITS says instead of "%".
+# are in percentage points, so CHANGE_UNITS names that unit in place of "%".
 WORDS: dict[str, tuple[str, str, float]] = {
     "heart_rate": ("heart rate", "/min", 10.0),
     "respiratory_rate": ("respiratory rate", "/min", 4.0),
