@@ -9,8 +9,8 @@ sum of two parts:
   weighs as much as one NEWS2 point.
 
 The wording states the value and its 6-hour trend, such as "respiratory rate 28/min,
-up 8/min in 6 h". The explanation is descriptive: a large weight says the score moved
-with that vital sign, not that the vital sign caused the deterioration.
+up 8/min in 6 h". The explanation is descriptive: a large weight means that the score
+moved with that vital sign, not that the vital sign caused the deterioration.
 """
 
 from __future__ import annotations
