@@ -31,6 +31,7 @@ from processors.patient_store import PatientStore
 from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.vault import open_vault
 from processors.pseudonymizer import PseudonymizerStage
+from processors.model_store import load_model, save_model
 from processors.risk_model import RiskModel
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
@@ -38,7 +39,8 @@ from streams.kafka_auth import faust_credentials, security_config
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sinks.audit_store import AuditStore, open_store
-from streams.topics import CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, PATIENT_PARTITIONS, ensure_topics
+from streams.records import audit_event
+from streams.topics import AUDIT_EVENTS, CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, PATIENT_PARTITIONS, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ STAGES = ("pseudonymizer", "scorer", "audit")
 # produce their outputs through confluent-kafka (librdkafka) in one go.
 STAGE_BATCH = 500
 STAGE_BATCH_WINDOW_S = 0.05
+# Seconds between saves of the live model, when it has learned since the last one.
+MODEL_SAVE_INTERVAL_S = 60.0
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -96,7 +100,9 @@ class Worker:
         )
         horizon = timedelta(hours=settings.label_horizon_hours)
         patients = self._patient_store() if "scorer" in stages else PatientStore()
-        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), RiskModel(settings.model), patients=patients)
+        self.models_dir = settings.data_dir / "models"
+        self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), self._live_model(), patients=patients)
+        self._saved_labels = self.scorer.model.learned
         self.audit_writer: AuditWriterService | None = None
         self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 
@@ -105,9 +111,35 @@ class Worker:
         if "scorer" in stages:
             self._add_stage_agent(self.scorer)
             self._add_idle_flush()
+            self._add_model_saves()
         if "pseudonymizer" in stages:
             self._add_vault_refresh()
         self._add_web_views()
+
+    def _live_model(self) -> RiskModel:
+        """Return the saved model of the configured kind, or an untrained one."""
+        version = RiskModel(self.settings.model).version
+        model = load_model(self.models_dir, version) if "scorer" in self.stages else None
+        if model is None:
+            return RiskModel(self.settings.model)
+        log.info("loaded model %s, which has learned %d labels", model.version, model.learned)
+        return model
+
+    def save_model(self) -> None:
+        """Save the live model when it has learned since the last save, and audit the save."""
+        model = self.scorer.model
+        if "scorer" not in self.stages or model.learned == self._saved_labels:
+            return
+        artefact = save_model(self.models_dir, model)
+        self._saved_labels = artefact.learned
+        audit = audit_event(
+            actor="scorer", action="model.checkpointed", subject_type="model", subject_id=model.version,
+            input_bytes=artefact.sha256.encode(), occurred_at=datetime.now(timezone.utc),
+            details={"sha256": artefact.sha256, "labels": artefact.learned, "kind": model.spec.name,
+                     "hyperparameters": model.spec.hyperparameters},
+        )
+        self.producer.send(AUDIT_EVENTS, model.version, audit)
+        self.producer.flush()
 
     def _patient_store(self) -> PatientStore:
         """Keep patient states in a Faust table, whose changelog restores them after a restart.
@@ -172,6 +204,12 @@ class Worker:
         # An erasure or key rotation by `clinops` reaches this worker within 2 s.
         self.app.timer(interval=2.0, name="vault-refresh")(refresh)
 
+    def _add_model_saves(self) -> None:
+        async def save() -> None:
+            await asyncio.get_running_loop().run_in_executor(None, self.save_model)
+
+        self.app.timer(interval=MODEL_SAVE_INTERVAL_S, name="model-save")(save)
+
     def _add_idle_flush(self) -> None:
         async def flush() -> None:
             outputs = self.scorer.flush_idle()
@@ -190,7 +228,9 @@ class Worker:
                 if writer is not None and not writer.alive:
                     return self.json({"status": "audit writer stopped", "error": repr(writer.error)}, status=503)
                 written = writer.writer.written if writer is not None else 0
-                return self.json({"status": "ok", "processed": worker.counts, "audit_rows_written": written})
+                model = worker.scorer.model
+                return self.json({"status": "ok", "processed": worker.counts, "audit_rows_written": written,
+                                  "model": {"version": model.version, "learned": model.learned, "ready": model.ready}})
 
         @self.app.page("/scorer/features")
         class ScorerFeatures(View):
@@ -260,6 +300,7 @@ class Worker:
             self.audit_writer.start()
 
     def close(self) -> None:
+        self.save_model()
         if self.audit_writer is not None:
             self.audit_writer.stop()
             self.audit_writer = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import timedelta
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clinops.worker_client import WorkerQueryError, call_worker
+from clinops.worker_client import WorkerQueryError, call_worker, worker_health
 from clinops.worker_process import start_worker, stop_worker
 from schemas.models import PseudonymizedVitals
 from streams.producer import EventProducer
@@ -56,6 +57,12 @@ def features_once_at(port: int, pseudonym: str, latest_at: str) -> dict:
     return document["features"]
 
 
+def model_labels(port: int) -> int:
+    health = worker_health(port)
+    assert health is not None, f"no worker responds on {port}"
+    return int(health["model"]["learned"])
+
+
 def test_features_after_restart_equal_uninterrupted(bootstrap_servers: str, tmp_path: Path) -> None:
     pseudonym = f"p-restart-{uuid.uuid4().hex[:12]}"
     events = stay_vitals(pseudonym)
@@ -74,15 +81,24 @@ def test_features_after_restart_equal_uninterrupted(bootstrap_servers: str, tmp_
     try:
         before = features_once_at(RESTARTED_PORT, pseudonym, events[half - 1].observed_at.isoformat())
         assert before["hours_in_unit"] == half - 1
+        assert wait_for(lambda: model_labels(RESTARTED_PORT), lambda count: count > 0) > 0
     finally:
         stop_worker(worker)
+    # The worker saved its model when it stopped.
+    (sidecar,) = (tmp_path / "restarted" / "models").glob("logreg-*.json")
+    saved = json.loads(sidecar.read_text())["learned"]
+    assert saved > 0
 
-    # Second half to a new process of the same application, which must recover the state.
-    for event in events[half:]:
-        producer.send(VITALS_PSEUDONYMIZED, pseudonym, event)
-    producer.flush()
+    # A new process of the same application recovers the state and the model, then gets
+    # the second half.
     worker = start_worker(env, RESTARTED_PORT, tmp_path / "restarted.log", "--stages", "scorer", cwd=PROJECT_ROOT)
     try:
+        # Right after start, before it has consumed anything, a worker with an untrained
+        # model would report 0 labels.
+        assert model_labels(RESTARTED_PORT) >= saved
+        for event in events[half:]:
+            producer.send(VITALS_PSEUDONYMIZED, pseudonym, event)
+        producer.flush()
         after_restart = features_once_at(RESTARTED_PORT, pseudonym, events[-1].observed_at.isoformat())
     finally:
         stop_worker(worker)
