@@ -37,7 +37,8 @@ class ModelSpec:
 
 def _logistic_regression(p: dict[str, Any], seed: int) -> Any:
     return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-        optimizer=optim.SGD(p["learning_rate"]), l2=p["l2"]
+        optimizer=optim.SGD(p["learning_rate"]), loss=optim.losses.Log(weight_pos=p.get("positive_weight", 1.0)),
+        l2=p["l2"],
     )
 
 
@@ -64,6 +65,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("logreg", "logistic regression on standardized features",
                   {"learning_rate": 0.01, "l2": 1e-4}, _logistic_regression),
+        ModelSpec("logreg-weighted", "logistic regression on standardized features, positives weighted 10, slower steps",
+                  {"learning_rate": 0.001, "l2": 1e-4, "positive_weight": 10.0}, _logistic_regression),
         ModelSpec("srp", "streaming random patches of 10 Hoeffding trees, negatives under-sampled to 80%",
                   {"n_models": 10, "grace_period": 50, "delta": 0.01, "positive_share": 0.2}, _streaming_random_patches),
         ModelSpec("amf", "aggregated Mondrian forest of 10 trees, negatives under-sampled to 80%",

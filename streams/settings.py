@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     )
     model: str = Field(
         default="logreg",
-        description="Kind of the online model that scores live: logreg, srp, amf or arf (see processors/risk_model.py).",
+        description="Kind of the online model that scores live: logreg, logreg-weighted, srp, amf or arf (see docs/model.md).",
     )
     label_horizon_hours: float = Field(
         default=6.0, description="An observation is labelled positive when sepsis onset follows within this many hours."
