@@ -103,11 +103,8 @@ def baseline(bootstrap: str, values: list[bytes]) -> float:
 
 def start_bench_worker(bootstrap: str, data_dir: Path, monitors: list[str], *args: str) -> subprocess.Popen:
     """Start a worker with its own data folder, its monitors registered in its vault."""
-    vault = open_vault(Settings(data_dir=data_dir))
-    try:
+    with open_vault(Settings(data_dir=data_dir)) as vault:
         vault.register_devices(monitors, "bench")
-    finally:
-        vault.close()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLINOPS_DATA_DIR": str(data_dir),
            "CLINOPS_WORKER_PORT": str(WORKER_PORT), "CLINOPS_APP_ID": f"bench-{uuid.uuid4().hex[:6]}"}
     return start_worker(env, WORKER_PORT, data_dir / "worker.log", "--loglevel", "warning", *args, cwd=ROOT)

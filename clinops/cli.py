@@ -251,11 +251,8 @@ def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
 
     require_broker(settings)
     ensure_topics(settings)
-    vault = open_vault(settings)
-    try:
+    with open_vault(settings) as vault:
         erased = vault.erase(args.record_number)
-    finally:
-        vault.close()
     # The audit event names the now unlinkable pseudonym and never the record number.
     event_id = record_admin_action(settings, args.by, "patient.erased", "patient", erased,
                                    {"reason": args.reason, "policy": "new events get a new pseudonym"})
@@ -269,11 +266,8 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
     require_broker(settings)
     ensure_topics(settings)
-    vault = open_vault(settings)
-    try:
+    with open_vault(settings) as vault:
         old_id, new_id = vault.rotate()
-    finally:
-        vault.close()
     record_admin_action(settings, args.by, "keys.rotated", "key", new_id, {"old_key_id": old_id, "new_key_id": new_id})
     print(f"Rotated the vault's index key: {old_id} destroyed, {new_id} current. Pseudonyms are unchanged.")
     return 0
@@ -341,11 +335,8 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
     from processors.vault import open_vault
 
     if args.devices_command == "list":
-        vault = open_vault(settings)
-        try:
+        with open_vault(settings) as vault:
             devices = vault.devices()
-        finally:
-            vault.close()
         print(render_table(["serial", "pseudonym", "registered_by", "registered_at"],
                            [[d.serial, d.pseudonym, d.registered_by, d.registered_at] for d in devices]))
         return 0
@@ -372,19 +363,15 @@ def monitors(count: int) -> str:
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.evaluate import run_evaluation
-    from clinops.report import render_html
+    from clinops.report import COMPARED_METRICS, comparison_columns, render_html
 
     result, points = run_evaluation(settings, Path(args.path), args.limit)
-    news2 = result["news2"]
-    columns = [("champion", result["champion"]), ("NEWS2>=5", {**news2, **news2["thresholds"]["5"]}),
-               ("NEWS2>=7", {**news2, **news2["thresholds"]["7"]})]
-    metrics = ["auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
-               "alerts_per_100_patient_days", "median_lead_hours", "tuned_threshold", "tuned_utility_second_half"]
+    columns = comparison_columns(result)
     print(f"\nChampion {result['model']['version']}: {result['model']['description']}")
     print(f"{result['stays']} stays, {result['rows']} rows ({result['positive_rows']} labelled 1), "
           f"{result['rows_scored_by_both']} scored by both")
     print(render_table(["metric", *(name for name, _ in columns)],
-                       [[metric, *(format_figure(figures.get(metric)) for _, figures in columns)] for metric in metrics]))
+                       [[metric, *(format_figure(figures.get(metric)) for _, figures in columns)] for metric in COMPARED_METRICS]))
     if args.output:
         output = Path(args.output)
         output.mkdir(parents=True, exist_ok=True)

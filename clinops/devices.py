@@ -40,11 +40,8 @@ def register_devices(settings: Settings, serials: list[str], registered_by: str)
     if not serials:
         return 0
     validate_serials(serials)
-    vault = open_vault(settings)
-    try:
+    with open_vault(settings) as vault:
         added = vault.register_devices(serials, registered_by)
-    finally:
-        vault.close()
     if added:
         record_admin_action(settings, registered_by, "devices.registered", "device_registry", "monitors",
                             {"added": str(added), "requested": str(len(serials))})

@@ -96,11 +96,8 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
         try:
             create_topics(broker.bootstrap_servers)
             data_dir = root / "data"
-            vault = open_vault(Settings(data_dir=data_dir))
-            try:
+            with open_vault(Settings(data_dir=data_dir)) as vault:
                 vault.register_devices(replayed_monitors(stays), "evaluate")
-            finally:
-                vault.close()
             worker_port = free_port_pair()
             env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "CLINOPS_DATA_DIR": str(data_dir),
                    "CLINOPS_WORKER_PORT": str(worker_port), "CLINOPS_APP_ID": "clinops-evaluate",
@@ -227,12 +224,14 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
     both = [row for row in everything if row.model_risk is not None and row.news2 is not None]
     rearm = settings.alert_rearm_hours
     labels = [row.label for row in both]
+
     champion = {
         "auroc": auroc([row.model_risk for row in both], labels),
         "auprc": auprc([row.model_risk for row in both], labels),
         **threshold_figures(rows, lambda row: row.model_risk, settings.alert_model_risk, rearm),
         **tuned_utility(rows, lambda row: row.model_risk),
     }
+
     news2: dict[str, Any] = {
         "auroc": auroc([row.news2 for row in both], labels),
         "auprc": auprc([row.news2 for row in both], labels),
@@ -240,8 +239,9 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
         "thresholds": {str(t): threshold_figures(rows, lambda row: row.news2, t, rearm) for t in NEWS2_THRESHOLDS},
         **tuned_utility(rows, lambda row: row.news2),
     }
-    # The MEDIUM alert threshold (5) stands for NEWS2 where one figure is expected.
-    news2.update({key: value for key, value in news2["thresholds"]["5"].items()})
+    # The MEDIUM alert threshold (5) is the NEWS2 figure where one figure is expected.
+    news2.update(news2["thresholds"]["5"])
+
     spec = MODEL_SPECS[settings.model]
     return {
         "model": {"kind": spec.name, "version": spec.version, "description": spec.description,

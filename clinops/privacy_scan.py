@@ -69,12 +69,9 @@ def identifiers_from_vault(settings: object) -> dict[str, str]:
 
     if not (settings.keys_dir / VAULT_FILE).exists():  # type: ignore[attr-defined]
         return {}
-    vault = open_vault(settings)  # type: ignore[arg-type]
-    try:
+    with open_vault(settings) as vault:  # type: ignore[arg-type]
         identities = vault.identities().values()
         serials = [device.serial for device in vault.devices()]
-    finally:
-        vault.close()
     found: dict[str, str] = dict.fromkeys(serials, "device serial")
     for identity in identities:
         found[identity.record_number] = "record number"

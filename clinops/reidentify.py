@@ -94,13 +94,10 @@ def reidentify(settings: Settings, alert_id: str, clinician: str, reason: str) -
     if refusal is None and pseudonym is None:
         refusal = "the alert is not in the audit trail"
     if refusal is None:
-        vault = open_vault(settings)
-        try:
+        with open_vault(settings) as vault:
             identity = vault.identity(pseudonym)
             if identity is None:
                 refusal = "the patient's identity was erased" if vault.erased(pseudonym) else "the pseudonym is not in this vault"
-        finally:
-            vault.close()
 
     details = {"alert_id": alert_id, "reason": reason, "role": policy.clinician_roles.get(clinician, "")}
     if refusal is not None:

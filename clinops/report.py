@@ -69,6 +69,20 @@ def svg_plot(title: str, x_label: str, y_label: str, series: dict[str, list[tupl
     return "\n".join(parts)
 
 
+# The rows of the comparison table, in the order the table and the page show them.
+COMPARED_METRICS = ("auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
+                    "alerts_per_100_patient_days", "median_lead_hours", "tuned_threshold", "tuned_utility_second_half")
+
+
+def comparison_columns(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Return (title, figures) for the champion and for NEWS2 at each alert threshold."""
+    news2 = result["news2"]
+    columns = [("champion", result["champion"])]
+    for threshold, figures in news2["thresholds"].items():
+        columns.append((f"NEWS2>={threshold}", {**news2, **figures}))
+    return columns
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -84,11 +98,8 @@ def render_html(result: dict[str, Any], points: dict[str, list[tuple[float, bool
     for name, pairs in points.items():
         if pairs:
             roc[name], pr[name] = curves(pairs)
-    news2 = result["news2"]
-    columns = [("champion", result["champion"]), ("NEWS2 >= 5", {**news2, **news2["thresholds"]["5"]}),
-               ("NEWS2 >= 7", {**news2, **news2["thresholds"]["7"]})]
-    metrics = ["auroc", "auprc", "threshold", "utility", "sensitivity", "patient_sensitivity",
-               "alerts_per_100_patient_days", "median_lead_hours", "tuned_threshold", "tuned_utility_second_half"]
+    columns = comparison_columns(result)
+    metrics = COMPARED_METRICS
     header = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
     body = "".join(
         f"<tr><td>{metric}</td>" + "".join(f"<td>{_cell(figures.get(metric))}</td>" for _, figures in columns) + "</tr>"
@@ -103,8 +114,8 @@ def render_html(result: dict[str, Any], points: dict[str, list[tuple[float, bool
 <p>{result['stays']} stays, {result['rows']} hourly rows ({result['positive_rows']} with SepsisLabel 1, {result['septic_stays']} septic stays).
 Progressive validation: every score was computed before its label reached the model. AUROC and AUPRC cover the
 {result['rows_scored_by_both']} rows that both scores scored (the model is silent during its warm-up).
-Utility is the PhysioNet 2019 normalized utility; sensitivity is over rows with SepsisLabel 1; patient sensitivity
-counts septic stays alerted within the 48 hours before onset; alerts use the live hysteresis.
+Utility is the PhysioNet 2019 normalized utility. Sensitivity is over rows with SepsisLabel 1, and patient sensitivity
+counts septic stays alerted within the 48 hours before onset. Alerts use the live hysteresis.
 The tuned threshold is the one with the best utility on the first half of the stays; its utility is measured on the second half.</p>
 <table><tr><th>metric</th>{header}</tr>{body}</table>
 <div>{svg_plot("ROC", "false positive rate", "true positive rate", roc, diagonal=True)}

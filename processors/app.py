@@ -32,7 +32,7 @@ from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.vault import open_vault
 from processors.pseudonymizer import PseudonymizerStage
 from processors.model_store import load_model, save_model
-from processors.risk_model import RiskModel
+from processors.risk_model import MODEL_SPECS, RiskModel
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
 from streams.kafka_auth import faust_credentials, security_config
@@ -118,10 +118,10 @@ class Worker:
 
     def _live_model(self) -> RiskModel:
         """Return the saved model of the configured kind, or an untrained one."""
-        version = RiskModel(self.settings.model).version
-        model = load_model(self.models_dir, version) if "scorer" in self.stages else None
+        spec = MODEL_SPECS.get(self.settings.model)
+        model = load_model(self.models_dir, spec.version) if spec is not None and "scorer" in self.stages else None
         if model is None:
-            return RiskModel(self.settings.model)
+            return RiskModel(self.settings.model)  # raises a clear error for an unknown kind
         log.info("loaded model %s, which has learned %d labels", model.version, model.learned)
         return model
 

@@ -1,4 +1,4 @@
-"""Why an alert was raised, in the words a nurse would chart.
+"""Alert explanations: the vital signs behind an alert, in the words a nurse would chart.
 
 Each alert names up to ``TOP`` vital signs that drive it. A vital sign's weight is the
 sum of two parts:

@@ -19,7 +19,7 @@ from schemas.models import VITAL_NAMES
 # Four hours: ICU protocols chart vitals at least every one to four hours, so an older
 # value no longer describes the patient. An estimate, not a tuned parameter.
 CARRY_FORWARD = timedelta(hours=4)
-# The longest look-back of any feature (the 6-hour change and the rolling statistics).
+# The maximum look-back of any feature (the 6-hour change and the rolling statistics).
 WINDOW = timedelta(hours=6)
 # Hours reported as the age of a vital that was never measured.
 NEVER_MEASURED_HOURS = 24.0

@@ -115,7 +115,7 @@ class Vault:
     """Pseudonyms, encrypted identities, the device key and the device registry.
 
     ``device_secret`` overrides the device key kept in the vault, for a deployment that
-    holds it in a KMS. Device pseudonyms and the registry depend on it, so it must not change.
+    keeps it in a KMS. Device pseudonyms and the registry depend on it, so it must not change.
     """
 
     def __init__(self, path: Path, master_key: bytes, device_secret: bytes | None = None) -> None:
@@ -329,3 +329,9 @@ class Vault:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

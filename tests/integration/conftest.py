@@ -113,11 +113,8 @@ def replayed(worker: RunningWorker) -> Replayed:
     """Replay the sample's stays from registered monitors and wait until the worker has processed all of them."""
     stays = load_stays(list_stays(SAMPLE_DIR, REPLAYED_STAYS))
     assert len(stays) == REPLAYED_STAYS
-    vault = open_vault(worker.settings)
-    try:
+    with open_vault(worker.settings) as vault:
         vault.register_devices(replayed_monitors(stays), "integration-tests")
-    finally:
-        vault.close()
     run_id = uuid.uuid4().hex
     events = [e for e in merged_events(stays, REPLAY_START, run_id) if e.topic is BEDSIDE_VITALS]
     digests = [hashlib.sha256(e.value).hexdigest() for e in events]

@@ -227,8 +227,5 @@ def test_erasure_keeps_audit_chain_verifying(replayed: Replayed, worker: Running
 def vault_identities(worker: RunningWorker) -> dict:
     from processors.vault import open_vault
 
-    vault = open_vault(worker.settings)
-    try:
+    with open_vault(worker.settings) as vault:
         return vault.identities()
-    finally:
-        vault.close()

@@ -331,11 +331,8 @@ def pseudonymizer_worker(broker: LocalBroker, tmp_path_factory: pytest.TempPathF
         "CLINOPS_KAFKA_USERNAME": PSEUDONYMIZER.user,
         "CLINOPS_KAFKA_PASSWORD": password,
     }
-    vault = open_vault(Settings(data_dir=data_dir))
-    try:
+    with open_vault(Settings(data_dir=data_dir)) as vault:
         vault.register_devices(replayed_monitors(load_stays(list_stays(SAMPLE_DIR, 1))), "secured-broker-test")
-    finally:
-        vault.close()
     log_path = data_dir / "worker.log"
     try:
         process = start_worker(env, SECURED_WORKER_PORT, log_path, "--stages", "pseudonymizer", cwd=PROJECT_ROOT)

@@ -101,7 +101,7 @@ def test_alert_after_onset_is_not_in_time() -> None:
 
 
 def test_alert_days_before_onset_does_not_count() -> None:
-    # Onset at row 80; an alert at row 2 answered something else, the one at 70 counts.
+    # Onset at row 80. The alert at row 2 was about something else, so only the one at 70 counts.
     figures = alert_figures([septic_stay(100, 74, 2)], [[2, 70]])
     assert figures.patient_sensitivity == 1.0
     assert figures.median_lead_hours == 10.0
