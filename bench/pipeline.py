@@ -187,10 +187,12 @@ def memory_per_patient(patients: int = 5000, hours: int = 12) -> float:
     from processors.alerting import AlertPolicy
     from processors.labels import LabelJoiner
     from processors.messages import Input
+    from processors.model_lineup import ModelLineup
+    from processors.risk_model import RiskModel
     from processors.scorer import ScorerStage
     from schemas.models import PseudonymizedVitals
 
-    scorer = ScorerStage(AlertPolicy(), LabelJoiner())
+    scorer = ScorerStage(AlertPolicy(), LabelJoiner(), ModelLineup([RiskModel()]))
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     messages = [
         Input("vitals.pseudonymized", 0, 0, None, PseudonymizedVitals(

@@ -357,6 +357,41 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from clinops import model_governance
+
+    require_broker(settings)
+    ensure_topics(settings)
+    if args.models_command == "list":
+        rows = model_governance.registry(settings)
+        if not rows:
+            print("No model version is registered yet: start a worker with `clinops worker`.")
+            return 0
+
+        def auroc(row: dict) -> str:
+            value = row["progressive_auroc"]
+            return "-" if value is None else f"{value:.3f} ({row['progressive_auroc_labels']} labels)"
+
+        print(render_table(
+            ["version", "role", "labels", "positives", "progressive AUROC", "trained (event time)", "sha256", "code"],
+            [[row["model_version"], row["role"], row["labels"], row["positives"], auroc(row),
+              f"{row['trained_from'][:16] or '-'} to {row['trained_to'][:16] or '-'}",
+              (row["sha256"] or "-")[:16], row["code_version"]] for row in rows]))
+        return 0
+    if args.models_command == "approve":
+        outcome = model_governance.approve(settings, args.version, args.by, args.reason)
+    else:
+        outcome = model_governance.rollback(settings, args.by, args.reason)
+    if outcome.refusal is not None:
+        print(f"Refused: {outcome.refusal}. The request is recorded in the audit trail (event {outcome.audit_event_id}).")
+        return 3
+    print(f"Approved the {outcome.action}: {outcome.version} becomes the champion, replacing {outcome.previous_version}.")
+    print(f"Approval event {outcome.audit_event_id}, decision {outcome.decision_id}; "
+          "running scorers apply it within a second and record it as "
+          f"model.{'promoted' if outcome.action == 'promotion' else 'rolled_back'}.")
+    return 0
+
+
 def monitors(count: int) -> str:
     return f"{count} new monitor{'' if count == 1 else 's'}"
 
@@ -504,6 +539,20 @@ def build_parser() -> argparse.ArgumentParser:
     from_replay.set_defaults(handler=cmd_devices)
     listing = devices_commands.add_parser("list", help="list the registered monitors")
     listing.set_defaults(handler=cmd_devices)
+
+    models = commands.add_parser("models", help="list model versions; promote a challenger or roll back (audited)")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_list = models_commands.add_parser("list", help="list the registered model versions and their evidence")
+    models_list.set_defaults(handler=cmd_models)
+    approve = models_commands.add_parser("approve", help="promote a challenger to champion (needs an approver role)")
+    approve.add_argument("version", help="the challenger's version, as `clinops models list` prints it")
+    approve.add_argument("--by", required=True, help="the approver's user name, as listed in the access file")
+    approve.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    approve.set_defaults(handler=cmd_models)
+    roll = models_commands.add_parser("rollback", help="restore the champion before the last promotion")
+    roll.add_argument("--by", required=True, help="the approver's user name, as listed in the access file")
+    roll.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    roll.set_defaults(handler=cmd_models)
 
     keys = commands.add_parser("keys", help="manage the pseudonym vault's keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

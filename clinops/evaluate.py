@@ -24,7 +24,7 @@ import socket
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class ScoredRow:
     label: bool
     model_risk: float | None = None
     news2: int | None = None
+    challenger_risks: dict[str, float] = field(default_factory=dict)
 
 
 def free_port_pair() -> int:
@@ -81,8 +82,10 @@ def _is_free(port: int) -> bool:
 
 def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[dict[str, Any], dict[str, list[tuple[float, bool]]]]:
     """Replay the stays under ``path`` through a pipeline of its own; return the figures and the curves' points."""
-    if settings.model not in MODEL_SPECS:
-        raise ClinopsError(f"CLINOPS_MODEL is {settings.model!r}; choose one of {', '.join(MODEL_SPECS)}")
+    for kind in (settings.model, *settings.challenger_kinds):
+        if kind not in MODEL_SPECS:
+            raise ClinopsError(f"unknown model kind {kind!r} in CLINOPS_MODEL or CLINOPS_CHALLENGERS; "
+                               f"choose from {', '.join(MODEL_SPECS)}")
     stays = load_stays(list_stays(path, limit))
     if not stays:
         raise ClinopsError(f"{path} contains no .psv stays")
@@ -101,7 +104,7 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
             worker_port = free_port_pair()
             env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "CLINOPS_DATA_DIR": str(data_dir),
                    "CLINOPS_WORKER_PORT": str(worker_port), "CLINOPS_APP_ID": "clinops-evaluate",
-                   "CLINOPS_MODEL": settings.model}
+                   "CLINOPS_MODEL": settings.model, "CLINOPS_CHALLENGERS": settings.challengers}
             worker = start_worker(env, worker_port, root / "worker.log", "--stages", "pseudonymizer,scorer",
                                   "--loglevel", "warning", cwd=PROJECT_ROOT)
 
@@ -109,7 +112,8 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
             print(f"Replaying {len(stays)} stays ({rows} hourly rows) from {path}")
             progress = Progress(rows, "replay")
             stats = replay(stays, EventProducer(broker.bootstrap_servers), speed=None, start=REPLAY_START,
-                           run_id=RUN_ID, on_event=lambda s: progress.update(s.rows))
+                           run_id=RUN_ID, on_event=lambda s: progress.update(s.rows),
+                           admission_hours=admission_hours(stays))
             progress.close()
             wait_for_scorer(worker_port, stats.rows + stats.outcomes)
             scored = collect_scores(broker.bootstrap_servers, stays)
@@ -118,6 +122,17 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
                 stop_worker(worker)
             broker.stop()
     return figures(stays, scored, settings), curve_points(scored)
+
+
+def admission_hours(stays: list[PhysionetStay]) -> int:
+    """Admit one stay an hour on average, the pace of a unit with about 40 beds.
+
+    Training set B's 6,000 stays, about 38 hours each, then overlap by about 38 at a
+    time. Admitting them all within a day would put thousands of patients in the unit
+    at once, in lockstep, so that the model would meet each hour of stay only after
+    learning from none beyond it.
+    """
+    return max(24, len(stays))
 
 
 def wait_for_scorer(port: int, events: int) -> None:
@@ -145,7 +160,7 @@ def collect_scores(bootstrap_servers: str, stays: list[PhysionetStay]) -> dict[s
     labels = {(stay.stay_id, row.line): bool(row.sepsis_label) for stay in stays for row in stay.rows}
     rows_by_event: dict[str, ScoredRow] = {}
     scored: dict[str, list[ScoredRow]] = {}
-    for event in merged_events(stays, REPLAY_START, RUN_ID):
+    for event in merged_events(stays, REPLAY_START, RUN_ID, admission_hours(stays)):
         if event.topic is not BEDSIDE_VITALS:
             continue
         stay_id, line = event.order
@@ -158,6 +173,7 @@ def collect_scores(bootstrap_servers: str, stays: list[PhysionetStay]) -> dict[s
         row = rows_by_event.get(str(score["event_id"]))
         if row is not None:
             row.model_risk, row.news2 = score["model_risk"], score["news2"]
+            row.challenger_risks = score["challenger_risks"]
     return scored
 
 
@@ -242,6 +258,22 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
     # The MEDIUM alert threshold (5) is the NEWS2 figure where one figure is expected.
     news2.update(news2["thresholds"]["5"])
 
+    # Each challenger over the rows that it and NEWS2 scored; it learned the same labels in shadow.
+    challengers = {}
+    for kind in settings.challenger_kinds:
+        version = MODEL_SPECS[kind].version
+        scored = [row for row in everything if version in row.challenger_risks and row.news2 is not None]
+        risks = [row.challenger_risks[version] for row in scored]
+        challengers[version] = {
+            "kind": kind,
+            "rows": len(scored),
+            "auroc": auroc(risks, [row.label for row in scored]),
+            "auprc": auprc(risks, [row.label for row in scored]),
+            "news2_auroc_same_rows": auroc([row.news2 for row in scored], [row.label for row in scored]),
+            **threshold_figures(rows, lambda row, v=version: row.challenger_risks.get(v), settings.alert_model_risk, rearm),
+            **tuned_utility(rows, lambda row, v=version: row.challenger_risks.get(v)),
+        }
+
     spec = MODEL_SPECS[settings.model]
     return {
         "model": {"kind": spec.name, "version": spec.version, "description": spec.description,
@@ -253,15 +285,19 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
         "septic_stays": sum(1 for stay in stays if stay.onset_hour is not None),
         "champion": champion,
         "news2": news2,
+        "challengers": challengers,
     }
 
 
 def curve_points(rows: dict[str, list[ScoredRow]]) -> dict[str, list[tuple[float, bool]]]:
-    """Return (score, label) pairs per score over the rows that both scored, for the report's curves."""
+    """Return (score, label) pairs for the report's curves: the champion and NEWS2 over the rows that both
+    scored, and each challenger over the rows that it scored."""
     result: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for stay_rows in rows.values():
         for row in stay_rows:
             if row.model_risk is not None and row.news2 is not None:
                 result["champion"].append((row.model_risk, row.label))
                 result["news2"].append((float(row.news2), row.label))
+            for version, risk in row.challenger_risks.items():
+                result[version].append((risk, row.label))
     return result

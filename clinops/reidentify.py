@@ -9,11 +9,10 @@ The command reads the vault, so it runs where the pseudonymizer's keys are.
 
 from __future__ import annotations
 
-import tomllib
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
+from clinops.access import AccessPolicy
 from clinops.admin_audit import record_admin_action
 from clinops.audit_query import run_audit_sql
 from processors.vault import Identity, open_vault
@@ -21,39 +20,6 @@ from schemas.errors import ClinopsError
 from streams.settings import Settings
 
 MIN_REASON_CHARS = 10
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Clinicians' roles and the roles allowed to re-identify."""
-
-    roles_allowed: frozenset[str]
-    clinician_roles: dict[str, str]
-
-    @classmethod
-    def load(cls, path: Path) -> AccessPolicy:
-        try:
-            document = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ClinopsError(f"the access file {path} was not found; set CLINOPS_ACCESS_FILE") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ClinopsError(f"the access file {path} is not valid TOML: {exc}") from None
-        roles = document.get("reidentification", {}).get("roles")
-        clinicians = document.get("clinicians", {})
-        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-            raise ClinopsError(f"the access file {path} needs [reidentification] roles = [\"role\", ...]")
-        if not isinstance(clinicians, dict) or not all(isinstance(role, str) for role in clinicians.values()):
-            raise ClinopsError(f"the access file {path} needs a [clinicians] table of name = \"role\"")
-        return cls(frozenset(roles), dict(clinicians))
-
-    def refusal(self, clinician: str) -> str | None:
-        """Return why ``clinician`` may not re-identify, or None when they may."""
-        role = self.clinician_roles.get(clinician)
-        if role is None:
-            return "the clinician is not in the access file"
-        if role not in self.roles_allowed:
-            return f"the role {role} may not re-identify patients"
-        return None
 
 
 @dataclass(frozen=True)

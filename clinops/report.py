@@ -75,11 +75,13 @@ COMPARED_METRICS = ("auroc", "auprc", "threshold", "utility", "sensitivity", "pa
 
 
 def comparison_columns(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Return (title, figures) for the champion and for NEWS2 at each alert threshold."""
+    """Return (title, figures) for the champion, NEWS2 at each alert threshold, and each challenger."""
     news2 = result["news2"]
     columns = [("champion", result["champion"])]
     for threshold, figures in news2["thresholds"].items():
         columns.append((f"NEWS2>={threshold}", {**news2, **figures}))
+    for figures in result.get("challengers", {}).values():
+        columns.append((f"challenger {figures['kind']}", figures))
     return columns
 
 

@@ -36,14 +36,16 @@ class Pending:
     observed_at: datetime
     names: tuple[str, ...]
     values: array
-    model_risk: float | None
+    # Each model's risk when the observation was scored, in the lineup's order.
+    risks: tuple[float | None, ...]
     news2: int | None
 
     @classmethod
-    def of(cls, observed_at: datetime, features: dict[str, float], model_risk: float | None, news2: int | None) -> Pending:
+    def of(cls, observed_at: datetime, features: dict[str, float], risks: tuple[float | None, ...],
+           news2: int | None) -> Pending:
         names = tuple(features)
         names = _FEATURE_NAMES.setdefault(names, names)
-        return cls(observed_at, names, array("d", features.values()), model_risk, news2)
+        return cls(observed_at, names, array("d", features.values()), risks, news2)
 
     @property
     def features(self) -> dict[str, float]:

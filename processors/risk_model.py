@@ -13,9 +13,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from river import ensemble, forest, imblearn, linear_model, optim, preprocessing, tree
+from processors.performance import StreamingAuroc
+from river import base, ensemble, forest, imblearn, linear_model, optim, preprocessing, tree
 
 DEFAULT_SEED = 42
 
@@ -60,6 +62,32 @@ def _adaptive_random_forest(p: dict[str, Any], seed: int) -> Any:
     return _under_sampled(forest.ARFClassifier(n_models=p["n_models"], seed=seed), p, seed)
 
 
+class ProbabilityMean(base.Classifier):
+    """Averages the positive-class probabilities of classifiers that all learn every label.
+
+    River 0.26's VotingClassifier votes on labels and has no ``predict_proba_one``.
+    """
+
+    def __init__(self, models: list[Any]) -> None:
+        self.models = models
+
+    def learn_one(self, x: dict[str, float], y: bool) -> None:
+        for model in self.models:
+            model.learn_one(x, y)
+
+    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
+        positive = sum(model.predict_proba_one(x).get(True, 0.0) for model in self.models) / len(self.models)
+        return {False: 1.0 - positive, True: positive}
+
+
+def _mean_of(p: dict[str, Any], seed: int) -> Any:
+    return ProbabilityMean([MODEL_SPECS[kind].build(hyperparameters, seed) for kind, hyperparameters in p["members"].items()])
+
+
+def _members(*kinds: str) -> dict[str, dict[str, Any]]:
+    return {kind: MODEL_SPECS[kind].hyperparameters for kind in kinds}
+
+
 MODEL_SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -75,6 +103,9 @@ MODEL_SPECS: dict[str, ModelSpec] = {
                   {"n_models": 10, "positive_share": 0.2}, _adaptive_random_forest),
     )
 }
+# The members' hyperparameters are part of the ensemble's, so they are in its version id.
+MODEL_SPECS["ensemble"] = ModelSpec("ensemble", "mean of the probabilities of logreg-weighted, amf and srp",
+                                    {"members": _members("logreg-weighted", "amf", "srp")}, _mean_of)
 
 
 class RiskModel:
@@ -83,8 +114,15 @@ class RiskModel:
     Returns no prediction until it has learned from ``warmup_labels`` labels with both
     classes among them, because an untrained model's output would read as a risk.
     Prediction does not change the model: River 0.26 learns unsupervised steps such as
-    the scaler during prediction only inside ``compose.learn_during_predict``.
+    the scaler during prediction only inside ``compose.learn_during_predict``. The
+    model also keeps what a registry records: the feature names it learned from and
+    the event-time window of its labels.
     """
+
+    # Class defaults, so that models pickled before these attributes existed still load.
+    features: tuple[str, ...] = ()
+    first_label_at: datetime | None = None
+    last_label_at: datetime | None = None
 
     def __init__(self, kind: str = "logreg", warmup_labels: int = 200, seed: int = DEFAULT_SEED) -> None:
         if kind not in MODEL_SPECS:
@@ -94,7 +132,14 @@ class RiskModel:
         self.warmup_labels = warmup_labels
         self.learned = 0
         self.positives = 0
+        # Progressive AUROC: each prediction scored against its label before the model learns it.
+        self.auroc = StreamingAuroc(0.0, 1.0, 1001)
         self._model = self.spec.build(self.spec.hyperparameters, seed)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models pickled before the progressive AUROC existed start one when they load.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("auroc", StreamingAuroc(0.0, 1.0, 1001))
 
     @property
     def ready(self) -> bool:
@@ -105,7 +150,13 @@ class RiskModel:
             return None
         return float(self._model.predict_proba_one(x).get(True, 0.0))
 
-    def learn(self, x: dict[str, float], label: bool) -> None:
+    def learn(self, x: dict[str, float], label: bool, observed_at: datetime | None = None) -> None:
+        """Learn the label of the observation made at ``observed_at`` (event time)."""
         self._model.learn_one(x, label)
         self.learned += 1
         self.positives += int(label)
+        if len(x) != len(self.features):
+            self.features = tuple(x)
+        if observed_at is not None:
+            self.first_label_at = observed_at if self.first_label_at is None else min(self.first_label_at, observed_at)
+            self.last_label_at = observed_at if self.last_label_at is None else max(self.last_label_at, observed_at)

@@ -27,6 +27,7 @@ from processors.labels import LabelJoiner, Pending
 from processors.messages import Input, Output, RejectionLog, reject
 from processors.news2 import news2
 from processors.patient_store import PatientStore
+from processors.model_lineup import ModelLineup
 from processors.performance import StreamingAuroc
 from processors.risk_model import RiskModel
 from schemas.errors import DecodeError
@@ -48,14 +49,13 @@ class ScorerStage:
     name = STAGE
     inputs = (VITALS_PSEUDONYMIZED, OUTCOMES_PSEUDONYMIZED)
 
-    def __init__(self, policy: AlertPolicy, labels: LabelJoiner, model: RiskModel | None = None,
+    def __init__(self, policy: AlertPolicy, labels: LabelJoiner, lineup: ModelLineup,
                  patients: PatientStore | None = None) -> None:
         self.policy = policy
         self.labels = labels
-        self.model = model or RiskModel()
+        self.lineup = lineup
         self.patients = patients if patients is not None else PatientStore()
         self.alert_states: dict[str, AlertState] = {}
-        self.model_auroc = StreamingAuroc(0.0, 1.0, 1001)
         self.news2_auroc = StreamingAuroc(0, 20, 21)
         self.discharges = DischargeGate()
         self._last_input = time.monotonic()
@@ -97,9 +97,11 @@ class ScorerStage:
         current = view.current(at)
         score = news2(current, event.consciousness.value if event.consciousness else None, event.supplemental_oxygen)
         features = view.features(at, score, event.age_band, event.sex)
-        model_risk = self.model.predict(features)
+        risks = self.lineup.predict(features)
+        model_risk = self.lineup.champion_risk(risks)
+        champion = self.lineup.champion
         if not late:
-            self.labels.add(subject, Pending.of(at, features, model_risk, score.total))
+            self.labels.add(subject, Pending.of(at, features, risks, score.total))
 
         risk = RiskScore(
             event_id=event.event_id,
@@ -110,15 +112,16 @@ class ScorerStage:
             news2_partial=score.partial,
             news2_red_flag=score.red_flag,
             model_risk=model_risk,
-            model_version=self.model.version,
+            model_version=champion.version,
             late=late,
+            challenger_risks=self.lineup.challenger_risks(risks),
         )
         audit = audit_event(
             actor=STAGE, action="risk.scored", subject_type="patient", subject_id=subject,
             input_bytes=message.value, occurred_at=at,
             details={
                 "event_id": str(event.event_id), "news2": score.total, "news2_parameters": score.parameters,
-                "news2_partial": score.partial, "model_risk": model_risk, "model_version": self.model.version,
+                "news2_partial": score.partial, "model_risk": model_risk, "model_version": champion.version,
                 "late": late,
             },
         )
@@ -130,7 +133,7 @@ class ScorerStage:
         severity, reasons = self.policy.assess(score, model_risk)
         alert_state = self.alert_states.setdefault(subject, AlertState())
         if alert_state.observe(at, severity, self.policy.rearm):
-            explanations = explain(features, model_risk, self.model.predict)
+            explanations = explain(features, model_risk, champion.predict)
             outputs += self._alert(event, risk, AlertSeverity(severity), reasons, explanations, message)
         return outputs
 
@@ -188,7 +191,7 @@ class ScorerStage:
             self._learn(self.labels.discharge(subject))
             self.patients.pop(subject, held.partition)
             self.alert_states.pop(subject, None)
-            outputs.append(self._performance_audit(held.event, held.value))
+            outputs += self._performance_audit(held.event, held.value)
         return outputs
 
     def flush_idle(self) -> list[Output]:
@@ -197,28 +200,37 @@ class ScorerStage:
             return []
         return self._discharge(self.discharges.flush())
 
+    @property
+    def model(self) -> RiskModel:
+        """The champion: the model whose risk scores live."""
+        return self.lineup.champion
+
     def _learn(self, released: list[tuple[Pending, bool]]) -> None:
         """Evaluate each released prediction against its label, then learn from it
         (prequential evaluation: each prediction is scored before the model learns its label)."""
         for observation, label in released:
-            if observation.model_risk is not None:
-                self.model_auroc.update(observation.model_risk, label)
             if observation.news2 is not None:
                 self.news2_auroc.update(observation.news2, label)
-            self.model.learn(observation.features, label)
+            self.lineup.learn(observation.features, label, observation.risks, observation.observed_at)
 
-    def _performance_audit(self, event: PseudonymizedOutcome, input_bytes: bytes) -> Output:
-        audit = audit_event(
-            actor=STAGE, action="model.performance", subject_type="model", subject_id=self.model.version,
-            input_bytes=input_bytes, occurred_at=event.occurred_at,
-            details={
-                "outcome_event_id": str(event.event_id),
-                "labels": self.model.learned,
-                "positives": self.model.positives,
-                "model_auroc": self.model_auroc.value(),
-                "model_auroc_labels": self.model_auroc.count,
-                "news2_auroc": self.news2_auroc.value(),
-                "news2_auroc_labels": self.news2_auroc.count,
-            },
-        )
-        return Output.of(AUDIT_EVENTS, self.model.version, audit)
+    def _performance_audit(self, event: PseudonymizedOutcome, input_bytes: bytes) -> list[Output]:
+        """One model.performance audit event per model in the lineup, champion first."""
+        outputs = []
+        for model in (self.lineup.champion, *self.lineup.challengers):
+            auroc = model.auroc
+            audit = audit_event(
+                actor=STAGE, action="model.performance", subject_type="model", subject_id=model.version,
+                input_bytes=input_bytes, occurred_at=event.occurred_at,
+                details={
+                    "outcome_event_id": str(event.event_id),
+                    "role": "champion" if model is self.lineup.champion else "challenger",
+                    "labels": model.learned,
+                    "positives": model.positives,
+                    "model_auroc": auroc.value(),
+                    "model_auroc_labels": auroc.count,
+                    "news2_auroc": self.news2_auroc.value(),
+                    "news2_auroc_labels": self.news2_auroc.count,
+                },
+            )
+            outputs.append(Output.of(AUDIT_EVENTS, model.version, audit))
+        return outputs

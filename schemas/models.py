@@ -69,6 +69,11 @@ class AlertSeverity(str, Enum):
     HIGH = "HIGH"
 
 
+class ModelAction(str, Enum):
+    PROMOTE = "PROMOTE"
+    ROLLBACK = "ROLLBACK"
+
+
 class Event(BaseModel):
     """Base of every event model: immutable, no unknown fields, Avro round trip."""
 
@@ -154,6 +159,7 @@ class RiskScore(Event):
     model_risk: float | None = Field(default=None, ge=0.0, le=1.0)
     model_version: str
     late: bool
+    challenger_risks: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
 
 
 class DeteriorationAlert(Event):
@@ -236,6 +242,21 @@ class AuditCheckpoint(Event):
     signature: str
 
 
+class ModelDecision(Event):
+    """An approved change of the live model; see processors/model_lineup.py."""
+
+    avro_schema: ClassVar[str] = "model_decision"
+
+    decision_id: uuid.UUID
+    action: ModelAction
+    version: str = Field(min_length=1)
+    previous_version: str = Field(min_length=1)
+    decided_by: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    approval_event_id: uuid.UUID
+    decided_at: UtcDatetime
+
+
 MODELS: tuple[type[Event], ...] = (
     BedsideVitals,
     PseudonymizedVitals,
@@ -246,4 +267,5 @@ MODELS: tuple[type[Event], ...] = (
     AuditEvent,
     AuditCheckpoint,
     DeadLetter,
+    ModelDecision,
 )

@@ -74,11 +74,24 @@ class Settings(BaseSettings):
     )
     model: str = Field(
         default="logreg",
-        description="Kind of the online model that scores live: logreg, logreg-weighted, srp, amf or arf (see docs/model.md).",
+        description="Kind of the champion, the model that scores live until a governance decision promotes another: "
+                    "logreg, logreg-weighted, srp, amf, arf or ensemble (see docs/model.md).",
+    )
+    challengers: str = Field(
+        default="",
+        description="Comma-separated kinds of the challenger models, which score every observation in shadow "
+                    "and may be promoted with `clinops models approve`.",
+    )
+    model_save_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between saves of each model that has learned since its last save.",
     )
     label_horizon_hours: float = Field(
         default=6.0, description="An observation is labelled positive when sepsis onset follows within this many hours."
     )
+
+    @property
+    def challenger_kinds(self) -> tuple[str, ...]:
+        return tuple(kind.strip() for kind in self.challengers.split(",") if kind.strip())
 
     @property
     def uses_local_broker(self) -> bool:

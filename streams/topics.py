@@ -80,6 +80,10 @@ DEAD_LETTERS = TopicSpec(
     "dead.letters", 1, 7 * DAY_MS, "stage", "dead_letter",
     "Pseudonymized inputs that a later stage rejected, with the reason.",
 )
+MODEL_DECISIONS = TopicSpec(
+    "model.decisions", 1, 3650 * DAY_MS, "model version", "model_decision",
+    "Approved champion changes (promotions and rollbacks), which every scorer applies in order.",
+)
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     BEDSIDE_VITALS,
@@ -92,6 +96,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     AUDIT_CHECKPOINTS,
     DEAD_LETTERS_IDENTIFIED,
     DEAD_LETTERS,
+    MODEL_DECISIONS,
 )
 IDENTIFIED_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in CATALOGUE if spec.identified)
 

@@ -99,6 +99,42 @@ FROM audit.audit_events
 WHERE action IN ('risk.scored', 'alert.raised')
 GROUP BY model_version, action
 ;
+-- The model registry: per model version, what the workers last recorded about it
+-- (model.started, model.checkpointed): kind, hyperparameters, features, training
+-- window in event time, progressive AUROC, code version, and the last artefact's SHA-256.
+CREATE OR REPLACE VIEW audit.model_registry AS
+SELECT subject_id AS model_version,
+       argMax(JSONExtractString(details, 'kind'), occurred_at) AS kind,
+       min(occurred_at) AS first_seen,
+       argMax(JSONExtractString(details, 'code_version'), occurred_at) AS code_version,
+       argMax(JSONExtractRaw(details, 'hyperparameters'), occurred_at) AS hyperparameters,
+       argMax(length(JSONExtractArrayRaw(details, 'features')), occurred_at) AS features,
+       argMax(JSONExtractUInt(details, 'labels'), occurred_at) AS labels,
+       argMax(JSONExtractUInt(details, 'positives'), occurred_at) AS positives,
+       argMax(JSONExtractString(details, 'trained_from'), occurred_at) AS trained_from,
+       argMax(JSONExtractString(details, 'trained_to'), occurred_at) AS trained_to,
+       argMax(JSONExtract(details, 'progressive_auroc', 'Nullable(Float64)'), occurred_at) AS progressive_auroc,
+       argMax(JSONExtractUInt(details, 'progressive_auroc_labels'), occurred_at) AS progressive_auroc_labels,
+       argMaxIf(JSONExtractString(details, 'sha256'), occurred_at, action = 'model.checkpointed') AS sha256,
+       argMaxIf(JSONExtractString(details, 'artefact'), occurred_at, action = 'model.checkpointed') AS artefact,
+       maxIf(occurred_at, action = 'model.checkpointed') AS checkpointed_at
+FROM audit.audit_events
+WHERE subject_type = 'model' AND action IN ('model.started', 'model.checkpointed')
+GROUP BY subject_id
+;
+-- Every governance step on the models: approvals and refusals by people, and the
+-- champion changes that workers applied (or refused to apply).
+CREATE OR REPLACE VIEW audit.model_governance AS
+SELECT occurred_at, actor, action, subject_id AS model_version,
+       JSONExtractString(details, 'previous_version') AS previous_version,
+       JSONExtractString(details, 'reason') AS reason,
+       JSONExtractString(details, 'decision_id') AS decision_id,
+       JSONExtractString(details, 'refusal') AS refusal
+FROM audit.audit_events
+WHERE action IN ('model.promotion.approved', 'model.promotion.refused', 'model.rollback.approved',
+                 'model.rollback.refused', 'model.promoted', 'model.rolled_back', 'model.decision.refused')
+ORDER BY occurred_at
+;
 -- Who re-identified which patient, for which alert and why.
 CREATE OR REPLACE VIEW audit.reidentifications AS
 SELECT occurred_at, actor AS clinician, action, subject_id AS pseudonym,

@@ -21,7 +21,7 @@ from confluent_kafka.admin import (
 from schemas.errors import ClinopsError
 from streams.topics import (
     ALERTS, AUDIT_CHECKPOINTS, AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED,
-    OUTCOMES_PSEUDONYMIZED, RISK_SCORES, VITALS_PSEUDONYMIZED,
+    MODEL_DECISIONS, OUTCOMES_PSEUDONYMIZED, RISK_SCORES, VITALS_PSEUDONYMIZED,
 )
 
 # The feed's and the pseudonymizer's dead letters, which may identify a patient.
@@ -64,8 +64,9 @@ PSEUDONYMIZER = Role(
 )
 ANALYTICS = Role(
     "analytics", "the workers that run the scorer and the audit writer (CLINOPS_APP_ID=clinops-analytics)",
+    # The model decisions are written only by the admin, through `clinops models`.
     reads=(VITALS_PSEUDONYMIZED.name, OUTCOMES_PSEUDONYMIZED.name, RISK_SCORES.name, ALERTS.name,
-           AUDIT_EVENTS.name, AUDIT_CHECKPOINTS.name),
+           AUDIT_EVENTS.name, AUDIT_CHECKPOINTS.name, MODEL_DECISIONS.name),
     writes=(RISK_SCORES.name, ALERTS.name, AUDIT_EVENTS.name, AUDIT_CHECKPOINTS.name, DEAD_LETTERS.name),
     group_prefix="clinops-analytics",
     own_topic_prefix="clinops-analytics-",

@@ -1,7 +1,8 @@
 """Replay PhysioNet 2019 stays as bedside events, in event-time order.
 
-Each stay is admitted at ``start`` plus a per-stay offset of 0-23 hours (derived from
-its id), and each hourly row becomes one identified bedside vitals event observed at
+Each stay is admitted at ``start`` plus a per-stay offset of 0 to ``admission_hours - 1``
+hours (derived from its id; 24 by default, so a sample fills a ward within a day), and
+each hourly row becomes one identified bedside vitals event observed at
 admission + ICULOS hours. The sepsis onset (six hours after SepsisLabel first turns 1)
 becomes a clinical outcome at the hour it happens, and every stay ends with a
 discharge outcome one hour after its last row. All stays are merged into one stream
@@ -27,17 +28,18 @@ from streams.topics import AUDIT_EVENTS, BEDSIDE_VITALS, CLINICAL_OUTCOMES, DEAD
 
 SOURCE = "physionet-replay"
 REPLAY_NAMESPACE = uuid.UUID("0b6a8f3e-1c2d-5e4f-9a8b-7c6d5e4f3a2b")
+ADMISSION_HOURS = 24
 
 
-def admission_time(stay_id: str, start: datetime) -> datetime:
-    """Spread admissions over a day so that replayed stays overlap like a real ward."""
-    offset = int.from_bytes(hashlib.sha256(f"admission:{stay_id}".encode()).digest()[:4], "big") % 24
+def admission_time(stay_id: str, start: datetime, admission_hours: int = ADMISSION_HOURS) -> datetime:
+    """Spread admissions over ``admission_hours`` so that replayed stays overlap like a real ward."""
+    offset = int.from_bytes(hashlib.sha256(f"admission:{stay_id}".encode()).digest()[:4], "big") % admission_hours
     return start + timedelta(hours=offset)
 
 
-def stay_events(stay: Stay, start: datetime, run_id: str) -> list[TimedEvent]:
+def stay_events(stay: Stay, start: datetime, run_id: str, admission_hours: int = ADMISSION_HOURS) -> list[TimedEvent]:
     """Build every message of one stay, sorted by event time."""
-    admitted_at = admission_time(stay.stay_id, start)
+    admitted_at = admission_time(stay.stay_id, start, admission_hours)
     identity = synthesize_identity(stay.stay_id, stay.sex, stay.age, admitted_at, stay.unit)
     events: list[TimedEvent] = []
 
@@ -99,9 +101,10 @@ def stay_events(stay: Stay, start: datetime, run_id: str) -> list[TimedEvent]:
     return events
 
 
-def merged_events(stays: Iterable[Stay], start: datetime, run_id: str) -> Iterator[TimedEvent]:
+def merged_events(stays: Iterable[Stay], start: datetime, run_id: str,
+                  admission_hours: int = ADMISSION_HOURS) -> Iterator[TimedEvent]:
     """Merge the stays' messages into one stream in event-time order."""
-    return heapq.merge(*(stay_events(stay, start, run_id) for stay in stays))
+    return heapq.merge(*(stay_events(stay, start, run_id, admission_hours) for stay in stays))
 
 
 def replayed_monitors(stays: Iterable[Stay]) -> list[str]:
@@ -121,11 +124,12 @@ def replay(
     start: datetime,
     run_id: str,
     on_event: Callable[[FeedStats], None] | None = None,
+    admission_hours: int = ADMISSION_HOURS,
 ) -> FeedStats:
     """Produce the stays' messages, paced by ``speed`` (None: as fast as possible)."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (UTC), not a naive datetime")
-    events = merged_events(stays, start, run_id)
+    events = merged_events(stays, start, run_id, admission_hours)
     return produce_paced(events, producer, speed=speed, stats=FeedStats(stays=len(stays)), on_event=on_event)
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from schemas.codec import AVRO_DIR, SchemaRegistry, registry
 from schemas.errors import DecodeError
-from schemas.models import VITAL_RANGES, PseudonymizedVitals
+from schemas.models import VITAL_RANGES, PseudonymizedVitals, RiskScore
 
 UTC = timezone.utc
 
@@ -38,7 +38,7 @@ def test_header_is_marker_and_fingerprint() -> None:
 
 def test_every_schema_has_distinct_fingerprint() -> None:
     fingerprints = [registry.schema(name).fingerprint for name in registry.names]
-    assert len(set(fingerprints)) == len(fingerprints) == 9
+    assert len(set(fingerprints)) == len(fingerprints) == 10
 
 
 vital = st.one_of(st.none(), st.floats(min_value=20.0, max_value=100.0, allow_nan=False))
@@ -126,3 +126,16 @@ def test_version_one_pseudonymized_vitals_still_decode() -> None:
     event = PseudonymizedVitals.from_avro(message)
     assert event.device is None
     assert event.heart_rate == 80.0
+
+
+def test_version_one_risk_scores_still_decode() -> None:
+    # Version 1 had no challenger risks; the current model reads them as empty.
+    old = SchemaRegistry(AVRO_DIR / "history").schema("risk_score@1")
+    record = {"event_id": uuid.UUID(int=4), "pseudonym": "p-1", "observed_at": datetime(2026, 1, 1, tzinfo=UTC),
+              "news2": 3, "news2_parameters": 5, "news2_partial": True, "news2_red_flag": False, "model_risk": 0.2,
+              "model_version": "logreg-1", "late": False}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, old.parsed, record)
+    score = RiskScore.from_avro(b"\xc3\x01" + old.fingerprint + body.getvalue())
+    assert score.challenger_risks == {}
+    assert score.model_risk == 0.2

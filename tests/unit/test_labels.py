@@ -14,7 +14,7 @@ HOUR = timedelta(hours=1)
 
 
 def pending(hour: int) -> Pending:
-    return Pending.of(T0 + hour * HOUR, {"hour": float(hour)}, None, None)
+    return Pending.of(T0 + hour * HOUR, {"hour": float(hour)}, (), None)
 
 
 def test_positive_waits_for_onset_in_event_time() -> None:

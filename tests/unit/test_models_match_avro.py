@@ -31,6 +31,8 @@ def python_type(avro_type: object) -> tuple[type, bool]:
             return Enum, nullable
         if avro_type["type"] == "array":
             return list, nullable
+        if avro_type["type"] == "map":
+            return dict, nullable
         avro_type = avro_type["type"]
     return AVRO_PRIMITIVES[avro_type], nullable
 

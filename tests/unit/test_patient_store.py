@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from processors.features import PatientState
 from processors.patient_store import PatientStore
+from processors.model_lineup import ModelLineup
+from processors.risk_model import RiskModel
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -50,4 +52,4 @@ def test_empty_store_is_still_a_store() -> None:
     from processors.scorer import ScorerStage
 
     store = PatientStore()
-    assert ScorerStage(AlertPolicy(), LabelJoiner(), patients=store).patients is store
+    assert ScorerStage(AlertPolicy(), LabelJoiner(), ModelLineup([RiskModel()]), patients=store).patients is store

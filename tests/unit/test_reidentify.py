@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clinops.reidentify import AccessPolicy
+from clinops.access import AccessPolicy
 from schemas.errors import ClinopsError
 from streams.settings import PROJECT_ROOT
 
@@ -56,3 +56,16 @@ def test_bundled_example_loads() -> None:
     policy = AccessPolicy.load(PROJECT_ROOT / "config" / "access.toml")
     assert policy.refusal("dr.keller") is None
     assert policy.refusal("student.rossi") is not None
+
+
+def test_model_approvers_come_from_their_own_section() -> None:
+    policy = AccessPolicy.load(PROJECT_ROOT / "config" / "access.toml")
+    assert policy.approval_refusal("dr.osei") is None
+    # Re-identifying patients does not make a clinician a model approver, nor the reverse.
+    assert policy.approval_refusal("dr.keller") == "the role physician may not change the live model"
+    assert policy.refusal("dr.osei") is not None
+    assert policy.approval_refusal("nobody") == "the person is not in the access file"
+
+
+def test_without_a_models_section_nobody_approves(policy: AccessPolicy) -> None:
+    assert policy.approval_refusal("dr.keller") == "the role physician may not change the live model"

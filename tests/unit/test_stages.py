@@ -19,6 +19,7 @@ from processors.pseudonymizer import PseudonymizerStage
 from processors.discharges import MAX_HOLD
 from processors.scorer import IDLE_FLUSH_S, ScorerStage
 from processors.risk_model import RiskModel
+from processors.model_lineup import ModelLineup
 from schemas.codec import registry
 from schemas.models import PseudonymizedOutcome, PseudonymizedVitals
 from streams.topics import IDENTIFIED_TOPICS
@@ -63,7 +64,7 @@ def make_pseudonymizer(key: PseudonymKey, monitors: tuple[str, ...] = ("mon-0a0b
 
 
 def make_scorer() -> ScorerStage:
-    return ScorerStage(AlertPolicy(), LabelJoiner(), RiskModel(warmup_labels=5))
+    return ScorerStage(AlertPolicy(), LabelJoiner(), ModelLineup([RiskModel(warmup_labels=5)]))
 
 
 STAGES = {
