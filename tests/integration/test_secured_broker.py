@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,10 @@ from infra.kafka import sasl
 from infra.kafka.acls import ANALYTICS, CLINICIAN, IDENTIFIED_DEAD_LETTERS, PSEUDONYMIZER, apply_acls, list_acls
 from infra.kafka.launcher import LocalBroker
 from schemas.codec import registry
+from processors.model_decisions import DecisionFeed
 from processors.vault import open_vault
 from schemas.errors import ClinopsError, DecodeError
+from schemas.models import ModelAction, ModelDecision
 from streams.kafka_auth import security_config
 from streams.producer import EventProducer
 from streams.settings import PROJECT_ROOT, Settings
@@ -36,7 +39,7 @@ from streams.sources.physionet import list_stays
 from streams.sources.replay import load_stays, merged_events, replay, replayed_monitors
 from streams.topic_reader import TopicReadError, read_topic
 from streams.topics import (
-    BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, RISK_SCORES, VITALS_PSEUDONYMIZED, create_topics,
+    BEDSIDE_VITALS, CATALOGUE, CLINICAL_OUTCOMES, MODEL_DECISIONS, RISK_SCORES, VITALS_PSEUDONYMIZED, create_topics,
 )
 from tests.conftest import SAMPLE_DIR
 from tests.integration.conftest import REPLAY_START
@@ -227,6 +230,26 @@ def test_analytics_writes_and_reads_risk_scores(broker: LocalBroker) -> None:
 
     group = f"{ANALYTICS.group_prefix}-test-{uuid.uuid4()}"
     assert value in consume_values(broker, analytics, RISK_SCORES.name, group, value)
+
+
+def test_scorers_read_model_decisions_only_admin_writes(broker: LocalBroker) -> None:
+    # A scorer logged in as analytics follows the decision log, but cannot promote a model itself.
+    decision = ModelDecision(decision_id=uuid.uuid4(), action=ModelAction.PROMOTE, version="srp-00000000",
+                             previous_version="logreg-00000000", decided_by="dr.osei", reason="secured broker test",
+                             approval_event_id=uuid.uuid4(), decided_at=datetime.now(timezone.utc))
+    producer = EventProducer(broker.bootstrap_servers, **broker.client_config())
+    producer.send(MODEL_DECISIONS, decision.version, decision)
+    producer.flush(CLIENT_TIMEOUT_S)
+
+    feed = DecisionFeed(broker.bootstrap_servers, login(broker, "analytics"))
+    try:
+        read = feed.read_to_end(CLIENT_TIMEOUT_S)
+    finally:
+        feed.close()
+    assert decision in read
+    error = produce_error(broker, login(broker, "analytics"), MODEL_DECISIONS.name)
+    assert error is not None
+    assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 def test_analytics_cannot_produce_pseudonymized_vitals(broker: LocalBroker) -> None:
