@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pydantic import ValidationError  # noqa: E402
+
 from processors.alerting import AlertPolicy  # noqa: E402
 from processors.labels import LabelJoiner  # noqa: E402
 from processors.messages import Input  # noqa: E402
@@ -46,9 +48,12 @@ def stay_inputs(stay: Stay, admission_hours: int) -> list[tuple[datetime, Input]
     inputs = []
     for row in stay.rows:
         at = admitted + timedelta(hours=row.icu_hour)
-        event = PseudonymizedVitals(event_id=uuid.uuid4(), source="bench", pseudonym=pseudonym, key_id="k",
-                                    ward=stay.unit, observed_at=at,
-                                    **{name: value for name, value in row.vitals.items() if value is not None})
+        try:
+            event = PseudonymizedVitals(event_id=uuid.uuid4(), source="bench", pseudonym=pseudonym, key_id="k",
+                                        ward=stay.unit, observed_at=at,
+                                        **{name: value for name, value in row.vitals.items() if value is not None})
+        except ValidationError:
+            continue  # the pseudonymizer dead-letters an implausible row, so the scorer never sees it
         inputs.append((at, Input(VITALS_PSEUDONYMIZED.name, 0, 0, None, event.to_avro())))
     last = max(row.icu_hour for row in stay.rows)
     outcomes = [(OutcomeKind.DISCHARGE, max(last, stay.onset_hour or 0) + 1)]

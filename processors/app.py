@@ -31,22 +31,15 @@ from processors.patient_store import PatientStore
 from processors.signing import load_or_create_signer, trusted_public_keys
 from processors.vault import open_vault
 from processors.pseudonymizer import PseudonymizerStage
-from processors.model_decisions import DecisionFeed, UnreadableDecision
-from processors.model_lineup import ModelLineup, UnknownModelError
-from processors.model_registry import model_record
-from processors.model_store import load_model, save_model
-from processors.risk_model import MODEL_SPECS, RiskModel
+from processors.model_service import ModelService, build_lineup
+from processors.risk_model import RiskModel
 from processors.scorer import ScorerStage
 from schemas.errors import ClinopsError
-from schemas.models import ModelAction, ModelDecision
 from streams.kafka_auth import faust_credentials, security_config
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.sinks.audit_store import AuditStore, open_store
-from streams.records import audit_event
-from streams.topics import (
-    AUDIT_EVENTS, CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, MODEL_DECISIONS, PATIENT_PARTITIONS, ensure_topics,
-)
+from streams.topics import CATALOGUE, DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED, PATIENT_PARTITIONS, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +97,12 @@ class Worker:
         )
         horizon = timedelta(hours=settings.label_horizon_hours)
         patients = self._patient_store() if "scorer" in stages else PatientStore()
-        self.models_dir = settings.data_dir / "models"
-        self.lineup = self._lineup()
+        models_dir = settings.data_dir / "models"
+        # A worker without the scorer builds the lineup only to check the configured kinds.
+        self.lineup = build_lineup((settings.model, *settings.challenger_kinds),
+                                   models_dir if "scorer" in stages else None)
+        self.models = ModelService(self.lineup, models_dir)
         self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), self.lineup, patients=patients)
-        self._saved_labels = {model.version: model.learned for model in self.lineup}
-        self.decisions: DecisionFeed | None = None
         self.audit_writer: AuditWriterService | None = None
         self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 
@@ -123,95 +117,11 @@ class Worker:
             self._add_vault_refresh()
         self._add_web_views()
 
-    def _lineup(self) -> ModelLineup:
-        """The configured champion and challengers, each from its saved artefact when there is one."""
-        models = []
-        for kind in (self.settings.model, *self.settings.challenger_kinds):
-            spec = MODEL_SPECS.get(kind)
-            model = load_model(self.models_dir, spec.version) if spec is not None and "scorer" in self.stages else None
-            if model is None:
-                model = RiskModel(kind)  # raises a clear error for an unknown kind
-            else:
-                log.info("loaded model %s, which has learned %d labels", model.version, model.learned)
-            models.append(model)
-        return ModelLineup(models)
-
-    def _role(self, model: RiskModel) -> str:
-        return "champion" if model is self.lineup.champion else "challenger"
-
-    def _model_audit(self, action: str, model: RiskModel, input_bytes: bytes, details: dict[str, Any]) -> Output:
-        event = audit_event(actor="scorer", action=action, subject_type="model", subject_id=model.version,
-                            input_bytes=input_bytes, occurred_at=datetime.now(timezone.utc), details=details)
-        return Output.of(AUDIT_EVENTS, model.version, event)
-
     def save_models(self) -> None:
-        """Save each model that has learned since its last save, and audit each save.
-
-        The model is pickled on the caller's thread, the event loop's, so that no
-        label is learned while it is being written.
-        """
-        if "scorer" not in self.stages:
-            return
-        outputs = []
-        for model in self.lineup:
-            if model.learned == self._saved_labels.get(model.version):
-                continue
-            artefact = save_model(self.models_dir, model)
-            self._saved_labels[model.version] = artefact.learned
-            outputs.append(self._model_audit("model.checkpointed", model, artefact.sha256.encode(), {
-                **model_record(model, self._role(model)), "sha256": artefact.sha256, "artefact": artefact.path.name,
-            }))
-        self._produce(outputs)
-        self.producer.flush()
-
-    def _start_lineup(self) -> None:
-        """Apply the decision log to the lineup, then record each model the worker starts with."""
-        assert self.decisions is not None
-        readable = [d for d in self.decisions.read_to_end() if isinstance(d, ModelDecision)]
-        outputs = []
-        if readable:
-            latest = readable[-1]
-            try:
-                self.lineup.promote(latest.version)
-            except UnknownModelError as exc:
-                outputs.append(self._refusal(latest, exc))
-        for model in self.lineup:
-            outputs.append(self._model_audit("model.started", model, model.version.encode(),
-                                             model_record(model, self._role(model))))
-        log.info("champion %s, challengers: %s", self.lineup.champion.version,
-                 ", ".join(m.version for m in self.lineup.challengers) or "none")
-        self._produce(outputs)
-        self.producer.flush()
-
-    def _refusal(self, decision: ModelDecision, exc: UnknownModelError) -> Output:
-        log.error("cannot apply decision %s: %s", decision.decision_id, exc)
-        champion = self.lineup.champion
-        return self._model_audit("model.decision.refused", champion, decision.to_avro(), {
-            "decision_id": str(decision.decision_id), "requested_version": decision.version, "refusal": str(exc),
-        })
-
-    def apply_decisions(self, decisions: list[ModelDecision | UnreadableDecision]) -> list[Output]:
-        """Change the champion as each decision says; return the audit events."""
-        outputs = []
-        for decision in decisions:
-            if isinstance(decision, UnreadableDecision):
-                log.error("ignored the unreadable message at offset %d of %s: %s",
-                          decision.offset, MODEL_DECISIONS.name, decision.reason)
-                outputs.append(self._model_audit("model.decision.refused", self.lineup.champion, decision.reason.encode(),
-                                                 {"offset": decision.offset, "refusal": decision.reason}))
-                continue
-            try:
-                previous = self.lineup.promote(decision.version)
-            except UnknownModelError as exc:
-                outputs.append(self._refusal(decision, exc))
-                continue
-            action = "model.promoted" if decision.action is ModelAction.PROMOTE else "model.rolled_back"
-            log.info("%s: champion %s, was %s", action, decision.version, previous)
-            outputs.append(self._model_audit(action, self.lineup.champion, decision.to_avro(), {
-                "decision_id": str(decision.decision_id), "approval_event_id": str(decision.approval_event_id),
-                "previous_version": previous, "decided_by": decision.decided_by, "reason": decision.reason,
-            }))
-        return outputs
+        """Save each model that has learned since its last save, and audit each save."""
+        if "scorer" in self.stages:
+            self._produce(self.models.save())
+            self.producer.flush()
 
     def _patient_store(self) -> PatientStore:
         """Keep patient states in a Faust table, whose changelog restores them after a restart.
@@ -284,8 +194,7 @@ class Worker:
 
     def _add_decision_watch(self) -> None:
         async def watch() -> None:
-            if self.decisions is not None:
-                await self._send(self.apply_decisions(self.decisions.poll()))
+            await self._send(self.models.follow())
 
         # A promotion or rollback reaches this worker within a second.
         self.app.timer(interval=1.0, name="model-decisions")(watch)
@@ -370,8 +279,8 @@ class Worker:
         self.store = open_store(url, self.settings.store_dir, self.settings.audit_retention_years)
         log.info("audit store open (%s)", "ClickHouse server" if url else f"embedded chDB at {self.settings.store_dir}")
         if "scorer" in self.stages:
-            self.decisions = DecisionFeed(self.settings.bootstrap_servers, self.kafka_security)
-            self._start_lineup()
+            self._produce(self.models.start(self.settings.bootstrap_servers, self.kafka_security))
+            self.producer.flush()
         if "audit" in self.stages:
             writer = ChainWriter(
                 self.store, load_or_create_signer(self.settings.keys_dir),
@@ -388,9 +297,7 @@ class Worker:
 
     def close(self) -> None:
         self.save_models()
-        if self.decisions is not None:
-            self.decisions.close()
-            self.decisions = None
+        self.models.close()
         if self.audit_writer is not None:
             self.audit_writer.stop()
             self.audit_writer = None
