@@ -360,8 +360,6 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from clinops import model_governance
 
-    require_broker(settings)
-    ensure_topics(settings)
     if args.models_command == "list":
         rows = model_governance.registry(settings)
         if not rows:
@@ -378,6 +376,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
               f"{row['trained_from'][:16] or '-'} to {row['trained_to'][:16] or '-'}",
               (row["sha256"] or "-")[:16], row["code_version"]] for row in rows]))
         return 0
+    require_broker(settings)
+    ensure_topics(settings)
     if args.models_command == "approve":
         outcome = model_governance.approve(settings, args.version, args.by, args.reason)
     else:

@@ -33,6 +33,7 @@ from schemas.codec import registry
 from schemas.models import DeteriorationAlert
 from streams.consoles.alerts import follow_alerts, format_alert
 from streams.producer import EventProducer
+from processors.risk_model import MODEL_SPECS
 from streams.settings import Settings
 from streams.sources.physionet import list_stays
 from streams.sources.pacing import FeedStats
@@ -188,7 +189,8 @@ def wait_for_processing(
     settings: Settings, worker: subprocess.Popen, run: RunFilter, rows: int, outcomes: int, stays: int
 ) -> dict[str, int]:
     """Poll the audit store until every row is scored or rejected, every outcome is
-    received, and every discharge has reported the model's performance."""
+    received, and every discharge has reported each model's performance."""
+    models = len({MODEL_SPECS[kind].version for kind in (settings.model, *settings.challenger_kinds)})
     progress = Progress(rows + outcomes, "processed")
     deadline = time.monotonic() + PROCESSING_TIMEOUT_S
     counts: dict[str, int] = {}
@@ -198,7 +200,7 @@ def wait_for_processing(
         counts = run_counts(settings, run)
         done = counts.get("risk.scored", 0) + counts.get("input.rejected", 0) + counts.get("outcome.received", 0)
         progress.update(done)
-        if done >= rows + outcomes and counts.get("model.performance", 0) >= stays:
+        if done >= rows + outcomes and counts.get("model.performance", 0) >= stays * models:
             progress.close()
             return counts
         time.sleep(1.0)
@@ -209,15 +211,17 @@ def wait_for_processing(
 def print_summary(settings: Settings, run: RunFilter, stats: FeedStats, counts: dict[str, int], alerts_seen: int) -> None:
     performance = query_worker(
         settings.worker_port,
-        f"SELECT details FROM audit_events WHERE action = 'model.performance' AND {run.performance_condition()} "
-        "ORDER BY JSONExtractUInt(details, 'labels') DESC LIMIT 1",
+        f"SELECT subject_id, details FROM audit_events WHERE action = 'model.performance' "
+        f"AND {run.performance_condition()} ORDER BY JSONExtractUInt(details, 'labels') DESC LIMIT 1 BY subject_id",
     )
-    metrics = json.loads(performance.rows[0][0]) if performance.rows else {}
+    reports = [{**json.loads(details), "version": version} for version, details in performance.rows]
+    metrics = next((report for report in reports if report.get("role") == "champion"), {})
+    challengers = [report for report in reports if report.get("role") == "challenger"]
     total_audit = sum(counts.values())
 
-    def auroc(name: str) -> str:
-        value = metrics.get(f"{name}_auroc")
-        return "n/a (too few labels)" if value is None else f"{value:.3f} over {metrics.get(f'{name}_auroc_labels')} labelled observations"
+    def auroc(name: str, report: dict = metrics) -> str:
+        value = report.get(f"{name}_auroc")
+        return "n/a (too few labels)" if value is None else f"{value:.3f} over {report.get(f'{name}_auroc_labels')} labelled observations"
 
     print()
     print("Summary of this run")
@@ -226,13 +230,16 @@ def print_summary(settings: Settings, run: RunFilter, stats: FeedStats, counts: 
     print(f"  dead-lettered      {counts.get('input.rejected', 0)}")
     print(f"  alerts             {counts.get('alert.raised', 0)} raised ({alerts_seen} seen on the alert topic)")
     print(f"  audit rows         {total_audit}")
-    print(f"  model AUROC        {auroc('model')}")
+    print(f"  model AUROC        {auroc('model')} ({metrics.get('version', settings.model)})")
+    for report in challengers:
+        print(f"  challenger AUROC   {auroc('model', report)} ({report.get('version')}, in shadow)")
     print(f"  NEWS2 AUROC        {auroc('news2')}")
     print()
     print("Try next (the store keeps this run):")
     print(f'  {command_name()} audit sql "SELECT action, count() FROM audit_events GROUP BY action"')
     print(f"  {command_name()} audit verify")
     print(f'  {command_name()} audit sql "SELECT * FROM alert_lifecycle LIMIT 10"')
+    print(f"  {command_name()} models list")
 
 
 def command_name() -> str:

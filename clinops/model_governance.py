@@ -30,7 +30,7 @@ from streams.topics import MODEL_DECISIONS
 
 MIN_REASON_CHARS = 10
 REGISTRY_COLUMNS = ("model_version", "kind", "labels", "positives", "progressive_auroc", "progressive_auroc_labels",
-                    "trained_from", "trained_to", "sha256", "checkpointed_at", "code_version")
+                    "trained_from", "trained_to", "sha256", "checkpointed_at", "code_version", "last_live_at")
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,15 @@ def champions(settings: Settings) -> list[str]:
 
 
 def registry(settings: Settings) -> list[dict[str, Any]]:
-    """Every model version the workers recorded, oldest first, with its role."""
+    """Every model version the workers recorded, oldest first, with its role.
+
+    The champion is the version that a worker last recorded as its champion, so the
+    list needs only the audit store, not the broker.
+    """
     result = run_audit_sql(settings, f"SELECT {', '.join(REGISTRY_COLUMNS)} FROM audit.model_registry ORDER BY first_seen")
-    champion = champions(settings)[-1]
     rows = [dict(zip(result.columns, row)) for row in result.rows]
+    live = [row for row in rows if row["last_live_at"] is not None]
+    champion = max(live, key=lambda row: row["last_live_at"])["model_version"] if live else None
     for row in rows:
         row["role"] = "champion" if row["model_version"] == champion else "challenger"
     return rows

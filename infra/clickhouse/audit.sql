@@ -101,26 +101,36 @@ GROUP BY model_version, action
 ;
 -- The model registry: per model version, what the workers last recorded about it
 -- (model.started, model.checkpointed): kind, hyperparameters, features, training
--- window in event time, progressive AUROC, code version, and the last artefact's SHA-256.
+-- window in event time, progressive AUROC, code version, and the last artefact's
+-- SHA-256. last_live_at is the last time a worker recorded the version as its champion
+-- (NULL when none did), so the version with the latest one is the champion.
 CREATE OR REPLACE VIEW audit.model_registry AS
 SELECT subject_id AS model_version,
-       argMax(JSONExtractString(details, 'kind'), occurred_at) AS kind,
-       min(occurred_at) AS first_seen,
-       argMax(JSONExtractString(details, 'code_version'), occurred_at) AS code_version,
-       argMax(JSONExtractRaw(details, 'hyperparameters'), occurred_at) AS hyperparameters,
-       argMax(length(JSONExtractArrayRaw(details, 'features')), occurred_at) AS features,
-       argMax(JSONExtractUInt(details, 'labels'), occurred_at) AS labels,
-       argMax(JSONExtractUInt(details, 'positives'), occurred_at) AS positives,
-       argMax(JSONExtractString(details, 'trained_from'), occurred_at) AS trained_from,
-       argMax(JSONExtractString(details, 'trained_to'), occurred_at) AS trained_to,
-       argMax(JSONExtract(details, 'progressive_auroc', 'Nullable(Float64)'), occurred_at) AS progressive_auroc,
-       argMax(JSONExtractUInt(details, 'progressive_auroc_labels'), occurred_at) AS progressive_auroc_labels,
+       argMaxIf(JSONExtractString(details, 'kind'), occurred_at, recorded) AS kind,
+       minIf(occurred_at, recorded) AS first_seen,
+       argMaxIf(JSONExtractString(details, 'code_version'), occurred_at, recorded) AS code_version,
+       argMaxIf(JSONExtractRaw(details, 'hyperparameters'), occurred_at, recorded) AS hyperparameters,
+       argMaxIf(length(JSONExtractArrayRaw(details, 'features')), occurred_at, recorded) AS features,
+       argMaxIf(JSONExtractUInt(details, 'labels'), occurred_at, recorded) AS labels,
+       argMaxIf(JSONExtractUInt(details, 'positives'), occurred_at, recorded) AS positives,
+       argMaxIf(JSONExtractString(details, 'trained_from'), occurred_at, recorded) AS trained_from,
+       argMaxIf(JSONExtractString(details, 'trained_to'), occurred_at, recorded) AS trained_to,
+       argMaxIf(JSONExtract(details, 'progressive_auroc', 'Nullable(Float64)'), occurred_at, recorded) AS progressive_auroc,
+       argMaxIf(JSONExtractUInt(details, 'progressive_auroc_labels'), occurred_at, recorded) AS progressive_auroc_labels,
        argMaxIf(JSONExtractString(details, 'sha256'), occurred_at, action = 'model.checkpointed') AS sha256,
        argMaxIf(JSONExtractString(details, 'artefact'), occurred_at, action = 'model.checkpointed') AS artefact,
-       maxIf(occurred_at, action = 'model.checkpointed') AS checkpointed_at
-FROM audit.audit_events
-WHERE subject_type = 'model' AND action IN ('model.started', 'model.checkpointed')
+       maxIf(occurred_at, action = 'model.checkpointed') AS checkpointed_at,
+       if(countIf(live) = 0, NULL, maxIf(occurred_at, live)) AS last_live_at
+FROM
+(
+    SELECT subject_id, occurred_at, action, details,
+           action IN ('model.started', 'model.checkpointed') AS recorded,
+           action IN ('model.promoted', 'model.rolled_back') OR JSONExtractString(details, 'role') = 'champion' AS live
+    FROM audit.audit_events
+    WHERE subject_type = 'model' AND action IN ('model.started', 'model.checkpointed', 'model.promoted', 'model.rolled_back')
+)
 GROUP BY subject_id
+HAVING countIf(recorded) > 0
 ;
 -- Every governance step on the models: approvals and refusals by people, and the
 -- champion changes that workers applied (or refused to apply).
