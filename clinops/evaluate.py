@@ -233,6 +233,11 @@ def tuned_utility(rows: dict[str, list[ScoredRow]], score_of) -> dict[str, float
     return {"tuned_threshold": best, "tuned_utility_second_half": utility(second, best)}
 
 
+def alert_threshold(settings: Settings, kind: str) -> float:
+    """The model risk at which ``kind`` alerts: CLINOPS_ALERT_MODEL_RISK, or the kind's own."""
+    return settings.alert_model_risk if settings.alert_model_risk is not None else MODEL_SPECS[kind].alert_threshold
+
+
 def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settings: Settings) -> dict[str, Any]:
     """Compute the champion's and NEWS2's figures over the same rows."""
     everything = [row for stay_rows in rows.values() for row in stay_rows]
@@ -244,7 +249,7 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
     champion = {
         "auroc": auroc([row.model_risk for row in both], labels),
         "auprc": auprc([row.model_risk for row in both], labels),
-        **threshold_figures(rows, lambda row: row.model_risk, settings.alert_model_risk, rearm),
+        **threshold_figures(rows, lambda row: row.model_risk, alert_threshold(settings, settings.model), rearm),
         **tuned_utility(rows, lambda row: row.model_risk),
     }
 
@@ -270,7 +275,8 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
             "auroc": auroc(risks, [row.label for row in scored]),
             "auprc": auprc(risks, [row.label for row in scored]),
             "news2_auroc_same_rows": auroc([row.news2 for row in scored], [row.label for row in scored]),
-            **threshold_figures(rows, lambda row, v=version: row.challenger_risks.get(v), settings.alert_model_risk, rearm),
+            **threshold_figures(rows, lambda row, v=version: row.challenger_risks.get(v), alert_threshold(settings, kind),
+                                rearm),
             **tuned_utility(rows, lambda row, v=version: row.challenger_risks.get(v)),
         }
 

@@ -17,15 +17,23 @@ from processors.news2 import News2
 @dataclass(frozen=True)
 class AlertPolicy:
     """Thresholds in NEWS2 terms: 5 or more, or a single parameter scoring 3, calls for an
-    urgent review (MEDIUM); 7 or more for an emergency response (HIGH)."""
+    urgent review (MEDIUM); 7 or more for an emergency response (HIGH).
+
+    ``model_risk`` None means each model's own threshold, because model kinds put their
+    probabilities on different scales (processors/risk_model.py).
+    """
 
     news2_medium: int = 5
     news2_high: int = 7
-    model_risk: float = 0.6
+    model_risk: float | None = None
     rearm: timedelta = timedelta(hours=3)
 
-    def assess(self, score: News2, model_risk: float | None) -> tuple[str | None, list[str]]:
+    def assess(self, score: News2, model_risk: float | None,
+               model_threshold: float = 0.6) -> tuple[str | None, list[str]]:
         """Return the severity (None, MEDIUM or HIGH) and the reasons for it.
+
+        ``model_threshold`` is the scoring model's own alert threshold, used unless the
+        policy sets ``model_risk``.
 
         >>> from processors.news2 import news2
         >>> AlertPolicy().assess(news2({"heart_rate": 135, "respiratory_rate": 26}), None)
@@ -43,8 +51,9 @@ class AlertPolicy:
         if score.red_flag:
             reasons.append("news2_single_parameter=3")
             severity = severity or "MEDIUM"
-        if model_risk is not None and model_risk >= self.model_risk:
-            reasons.append(f"model_risk>={self.model_risk:.2f}")
+        threshold = self.model_risk if self.model_risk is not None else model_threshold
+        if model_risk is not None and model_risk >= threshold:
+            reasons.append(f"model_risk>={threshold:.2f}")
             severity = "HIGH" if severity else "MEDIUM"
         return severity, reasons
 

@@ -30,6 +30,8 @@ class ModelSpec:
     description: str
     hyperparameters: dict[str, Any]
     build: Callable[[dict[str, Any], int], Any] = field(compare=False)
+    # The risk at which this kind alerts, unless CLINOPS_ALERT_MODEL_RISK sets one for all.
+    alert_threshold: float = 0.6
 
     @property
     def version(self) -> str:

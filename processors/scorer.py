@@ -130,7 +130,7 @@ class ScorerStage:
             log.info("late observation for a patient: observed %s, newest %s", at.isoformat(), state.latest_at.isoformat())
             return outputs
 
-        severity, reasons = self.policy.assess(score, model_risk)
+        severity, reasons = self.policy.assess(score, model_risk, champion.spec.alert_threshold)
         alert_state = self.alert_states.setdefault(subject, AlertState())
         if alert_state.observe(at, severity, self.policy.rearm):
             explanations = explain(features, model_risk, champion.predict)

@@ -57,7 +57,10 @@ class Settings(BaseSettings):
     )
     alert_news2_medium: int = Field(default=5, description="NEWS2 aggregate that raises a MEDIUM alert.")
     alert_news2_high: int = Field(default=7, description="NEWS2 aggregate that raises a HIGH alert.")
-    alert_model_risk: float = Field(default=0.6, description="Model probability that raises an alert.")
+    alert_model_risk: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Model probability that raises an alert; unset, each model kind's own threshold (docs/model.md).",
+    )
     alert_rearm_hours: float = Field(
         default=3.0, description="Hours of event time below every alert threshold before a patient can alert again."
     )
