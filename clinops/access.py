@@ -20,6 +20,7 @@ class AccessPolicy:
     roles_allowed: frozenset[str]
     clinician_roles: dict[str, str]
     model_approver_roles: frozenset[str] = frozenset()
+    source: Path | None = None
 
     @classmethod
     def load(cls, path: Path) -> AccessPolicy:
@@ -38,7 +39,7 @@ class AccessPolicy:
         approvers = document.get("models", {}).get("approvers", [])
         if not isinstance(approvers, list) or not all(isinstance(role, str) for role in approvers):
             raise ClinopsError(f"the access file {path} needs [models] approvers = [\"role\", ...]")
-        return cls(frozenset(roles), dict(clinicians), frozenset(approvers))
+        return cls(frozenset(roles), dict(clinicians), frozenset(approvers), path)
 
     def refusal(self, clinician: str) -> str | None:
         """Return why ``clinician`` may not re-identify, or None when they may."""
@@ -54,7 +55,8 @@ class AccessPolicy:
         """Return why ``person`` may not promote or roll back a model, or None when they may."""
         role = self.clinician_roles.get(person)
         if role is None:
-            return "the person is not in the access file"
+            return f"{person} is not listed in the access file {self.source}" if self.source else f"{person} is not listed"
         if role not in self.model_approver_roles:
-            return f"the role {role} may not change the live model"
+            allowed = ", ".join(sorted(self.model_approver_roles)) or "none"
+            return f"the role {role} may not change the live model (approver roles: {allowed})"
         return None

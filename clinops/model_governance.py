@@ -19,6 +19,7 @@ from typing import Any
 from clinops.access import AccessPolicy
 from clinops.admin_audit import record_admin_action
 from clinops.audit_query import run_audit_sql
+from clinops.worker_client import worker_health
 from processors.model_decisions import DecisionFeed, champion_history
 from processors.risk_model import MODEL_SPECS
 from schemas.errors import ClinopsError
@@ -58,13 +59,27 @@ def champions(settings: Settings) -> list[str]:
 def registry(settings: Settings) -> list[dict[str, Any]]:
     """Every model version the workers recorded, oldest first, with its role.
 
-    The champion is the version that a worker last recorded as its champion, so the
-    list needs only the audit store, not the broker.
+    With a worker running on this machine, its live figures and roles replace the
+    registry's, which date from the last checkpoint, and versions it does not run are
+    marked "not running". Otherwise the champion is the version that a worker last
+    recorded as its champion, so the list needs only the audit store.
     """
     result = run_audit_sql(settings, f"SELECT {', '.join(REGISTRY_COLUMNS)} FROM audit.model_registry ORDER BY first_seen")
     rows = [dict(zip(result.columns, row)) for row in result.rows]
-    live = [row for row in rows if row["last_live_at"] is not None]
-    champion = max(live, key=lambda row: row["last_live_at"])["model_version"] if live else None
+    health = worker_health(settings.worker_port)
+    if health is not None and "model" in health:
+        running = {health["model"]["version"]: ("champion", health["model"])}
+        running.update({model["version"]: ("challenger", model) for model in health.get("challengers", [])})
+        for row in rows:
+            role, live = running.get(row["model_version"], ("not running", None))
+            row["role"] = role
+            if live is not None:
+                row.update(labels=live["learned"], positives=live.get("positives", row["positives"]),
+                           progressive_auroc=live["progressive_auroc"],
+                           progressive_auroc_labels=live.get("progressive_auroc_labels", row["progressive_auroc_labels"]))
+        return rows
+    live_rows = [row for row in rows if row["last_live_at"] is not None]
+    champion = max(live_rows, key=lambda row: row["last_live_at"])["model_version"] if live_rows else None
     for row in rows:
         row["role"] = "champion" if row["model_version"] == champion else "challenger"
     return rows

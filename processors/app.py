@@ -74,6 +74,8 @@ class Worker:
             broker=broker_url(settings.bootstrap_servers),
             broker_credentials=faust_credentials(settings),
             store="memory://",
+            # Faust's own folder, otherwise created in the working directory.
+            datadir=str(settings.data_dir / "faust"),
             web_enabled=True,
             web_bind="127.0.0.1",
             web_port=settings.worker_port,
@@ -210,6 +212,11 @@ class Worker:
     def _add_web_views(self) -> None:
         worker = self
 
+        def describe(model: RiskModel) -> dict[str, Any]:
+            return {"version": model.version, "learned": model.learned, "positives": model.positives,
+                    "ready": model.ready, "progressive_auroc": model.auroc.value(),
+                    "progressive_auroc_labels": model.auroc.count}
+
         @self.app.page("/health")
         class Health(View):
             async def get(self, request: Request) -> Response:
@@ -217,13 +224,11 @@ class Worker:
                 if writer is not None and not writer.alive:
                     return self.json({"status": "audit writer stopped", "error": repr(writer.error)}, status=503)
                 written = writer.writer.written if writer is not None else 0
-                def describe(model: RiskModel) -> dict[str, Any]:
-                    return {"version": model.version, "learned": model.learned, "ready": model.ready,
-                            "progressive_auroc": model.auroc.value()}
-
-                return self.json({"status": "ok", "processed": worker.counts, "audit_rows_written": written,
-                                  "model": describe(worker.lineup.champion),
-                                  "challengers": [describe(model) for model in worker.lineup.challengers]})
+                document: dict[str, Any] = {"status": "ok", "processed": worker.counts, "audit_rows_written": written}
+                if "scorer" in worker.stages:
+                    document["model"] = describe(worker.lineup.champion)
+                    document["challengers"] = [describe(model) for model in worker.lineup.challengers]
+                return self.json(document)
 
         @self.app.page("/scorer/features")
         class ScorerFeatures(View):

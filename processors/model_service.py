@@ -22,6 +22,7 @@ from processors.model_lineup import ModelLineup, UnknownModelError
 from processors.model_registry import model_record
 from processors.model_store import load_model, save_model
 from processors.risk_model import MODEL_SPECS, RiskModel
+from schemas.errors import ClinopsError
 from schemas.models import ModelAction, ModelDecision
 from streams.records import audit_event
 from streams.topics import AUDIT_EVENTS, MODEL_DECISIONS
@@ -34,12 +35,15 @@ ACTOR = "scorer"
 def build_lineup(kinds: tuple[str, ...], models_dir: Path | None) -> ModelLineup:
     """Return a lineup of ``kinds``, the first as champion, each from its saved artefact when there is one.
 
-    With ``models_dir`` None every model starts untrained. An unknown kind raises ValueError.
+    With ``models_dir`` None every model starts untrained.
     """
     models = []
     for kind in kinds:
         spec = MODEL_SPECS.get(kind)
-        model = load_model(models_dir, spec.version) if spec is not None and models_dir is not None else None
+        if spec is None:
+            raise ClinopsError(f"unknown model kind {kind!r} in CLINOPS_MODEL or CLINOPS_CHALLENGERS; "
+                               f"choose from {', '.join(MODEL_SPECS)}")
+        model = load_model(models_dir, spec.version) if models_dir is not None else None
         if model is None:
             model = RiskModel(kind)
         else:
@@ -72,7 +76,8 @@ class ModelService:
             except UnknownModelError as exc:
                 outputs.append(self._refusal(latest, exc))
         for model in self.lineup:
-            outputs.append(self._audit("model.started", model, model.version.encode(), model_record(model, self.role(model))))
+            outputs.append(self._audit("model.started", model.version, model.version.encode(),
+                                       model_record(model, self.role(model))))
         log.info("champion %s, challengers: %s", self.lineup.champion.version,
                  ", ".join(model.version for model in self.lineup.challengers) or "none")
         return outputs
@@ -88,7 +93,7 @@ class ModelService:
             if isinstance(decision, UnreadableDecision):
                 log.error("ignored the unreadable message at offset %d of %s: %s",
                           decision.offset, MODEL_DECISIONS.name, decision.reason)
-                outputs.append(self._audit("model.decision.refused", self.lineup.champion, decision.reason.encode(),
+                outputs.append(self._audit("model.decision.refused", self.lineup.champion.version, decision.reason.encode(),
                                            {"offset": decision.offset, "refusal": decision.reason}))
                 continue
             try:
@@ -98,7 +103,7 @@ class ModelService:
                 continue
             action = "model.promoted" if decision.action is ModelAction.PROMOTE else "model.rolled_back"
             log.info("%s: champion %s, was %s (decision %s)", action, decision.version, previous, decision.decision_id)
-            outputs.append(self._audit(action, self.lineup.champion, decision.to_avro(), {
+            outputs.append(self._audit(action, decision.version, decision.to_avro(), {
                 "decision_id": str(decision.decision_id), "approval_event_id": str(decision.approval_event_id),
                 "previous_version": previous, "decided_by": decision.decided_by, "reason": decision.reason,
             }))
@@ -116,7 +121,7 @@ class ModelService:
                 continue
             artefact = save_model(self.models_dir, model)
             self._saved_labels[model.version] = artefact.learned
-            outputs.append(self._audit("model.checkpointed", model, artefact.sha256.encode(), {
+            outputs.append(self._audit("model.checkpointed", model.version, artefact.sha256.encode(), {
                 **model_record(model, self.role(model)), "sha256": artefact.sha256, "artefact": artefact.path.name,
             }))
         return outputs
@@ -128,12 +133,13 @@ class ModelService:
 
     def _refusal(self, decision: ModelDecision, exc: UnknownModelError) -> Output:
         log.error("cannot apply decision %s: %s", decision.decision_id, exc)
-        return self._audit("model.decision.refused", self.lineup.champion, decision.to_avro(), {
-            "decision_id": str(decision.decision_id), "requested_version": decision.version, "refusal": str(exc),
+        return self._audit("model.decision.refused", decision.version, decision.to_avro(), {
+            "decision_id": str(decision.decision_id), "champion": self.lineup.champion.version,
+            "reason": decision.reason, "refusal": str(exc),
         })
 
     @staticmethod
-    def _audit(action: str, model: RiskModel, input_bytes: bytes, details: dict[str, Any]) -> Output:
-        event = audit_event(actor=ACTOR, action=action, subject_type="model", subject_id=model.version,
+    def _audit(action: str, version: str, input_bytes: bytes, details: dict[str, Any]) -> Output:
+        event = audit_event(actor=ACTOR, action=action, subject_type="model", subject_id=version,
                             input_bytes=input_bytes, occurred_at=datetime.now(timezone.utc), details=details)
-        return Output.of(AUDIT_EVENTS, model.version, event)
+        return Output.of(AUDIT_EVENTS, version, event)

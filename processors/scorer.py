@@ -116,13 +116,14 @@ class ScorerStage:
             late=late,
             challenger_risks=self.lineup.challenger_risks(risks),
         )
+        shadow = {"challenger_risks": risk.challenger_risks} if risk.challenger_risks else {}
         audit = audit_event(
             actor=STAGE, action="risk.scored", subject_type="patient", subject_id=subject,
             input_bytes=message.value, occurred_at=at,
             details={
                 "event_id": str(event.event_id), "news2": score.total, "news2_parameters": score.parameters,
                 "news2_partial": score.partial, "model_risk": model_risk, "model_version": champion.version,
-                "late": late,
+                "late": late, **shadow,
             },
         )
         outputs = [Output.of(RISK_SCORES, subject, risk), Output.of(AUDIT_EVENTS, subject, audit)]

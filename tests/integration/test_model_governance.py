@@ -133,6 +133,10 @@ def test_challenger_scores_in_shadow_then_is_promoted_and_rolled_back(governed: 
     alerts = audit_rows(WORKER_PORT, "SELECT DISTINCT JSONExtractString(details, 'model_version') FROM audit_events "
                                      "WHERE action = 'alert.raised' AND JSONExtractString(details, 'model_version') != ''")
     assert [row[0] for row in alerts] in ([], [CHAMPION])
+    shadow_audits = wait_for(lambda: audit_rows(WORKER_PORT, "SELECT count() FROM audit_events WHERE action = 'risk.scored' "
+                                                             "AND JSONHas(details, 'challenger_risks')")[0][0],
+                             lambda count: int(count) > 0)
+    assert int(shadow_audits) > 0, "the risk.scored audit events do not keep the challenger's risk"
 
     # The registry holds both versions, with the worker's records and a saved artefact.
     rows = wait_for(lambda: audit_rows(WORKER_PORT, "SELECT model_version, kind, sha256, code_version, labels, features "

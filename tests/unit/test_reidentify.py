@@ -62,10 +62,11 @@ def test_model_approvers_come_from_their_own_section() -> None:
     policy = AccessPolicy.load(PROJECT_ROOT / "config" / "access.toml")
     assert policy.approval_refusal("dr.osei") is None
     # Re-identifying patients does not make a clinician a model approver, nor the reverse.
-    assert policy.approval_refusal("dr.keller") == "the role physician may not change the live model"
+    assert policy.approval_refusal("dr.keller") == (
+        "the role physician may not change the live model (approver roles: clinical_safety_officer)")
     assert policy.refusal("dr.osei") is not None
-    assert policy.approval_refusal("nobody") == "the person is not in the access file"
+    assert policy.approval_refusal("nobody") == f"nobody is not listed in the access file {PROJECT_ROOT / 'config' / 'access.toml'}"
 
 
 def test_without_a_models_section_nobody_approves(policy: AccessPolicy) -> None:
-    assert policy.approval_refusal("dr.keller") == "the role physician may not change the live model"
+    assert policy.approval_refusal("dr.keller") == "the role physician may not change the live model (approver roles: none)"
