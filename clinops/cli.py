@@ -111,7 +111,9 @@ def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from processors.app import run_worker
+    from processors.model_service import check_kinds
 
+    check_kinds((settings.model, *settings.challenger_kinds))
     require_broker(settings)
     run_worker(settings, loglevel=args.loglevel, stages=tuple(args.stages.split(",")))
     return 0

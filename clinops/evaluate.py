@@ -35,6 +35,7 @@ from clinops.worker_client import worker_health
 from clinops.worker_process import start_worker, stop_worker
 from infra.kafka.launcher import LocalBroker
 from processors.alerting import AlertState
+from processors.model_service import check_kinds
 from processors.risk_model import MODEL_SPECS
 from processors.vault import open_vault
 from schemas.codec import registry
@@ -82,10 +83,7 @@ def _is_free(port: int) -> bool:
 
 def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[dict[str, Any], dict[str, list[tuple[float, bool]]]]:
     """Replay the stays under ``path`` through a pipeline of its own; return the figures and the curves' points."""
-    for kind in (settings.model, *settings.challenger_kinds):
-        if kind not in MODEL_SPECS:
-            raise ClinopsError(f"unknown model kind {kind!r} in CLINOPS_MODEL or CLINOPS_CHALLENGERS; "
-                               f"choose from {', '.join(MODEL_SPECS)}")
+    check_kinds((settings.model, *settings.challenger_kinds))
     stays = load_stays(list_stays(path, limit))
     if not stays:
         raise ClinopsError(f"{path} contains no .psv stays")

@@ -32,18 +32,23 @@ log = logging.getLogger(__name__)
 ACTOR = "scorer"
 
 
+def check_kinds(kinds: tuple[str, ...]) -> None:
+    """Raise ClinopsError naming the settings when a kind is unknown."""
+    for kind in kinds:
+        if kind not in MODEL_SPECS:
+            raise ClinopsError(f"unknown model kind {kind!r} in CLINOPS_MODEL or CLINOPS_CHALLENGERS; "
+                               f"choose from {', '.join(MODEL_SPECS)}")
+
+
 def build_lineup(kinds: tuple[str, ...], models_dir: Path | None) -> ModelLineup:
     """Return a lineup of ``kinds``, the first as champion, each from its saved artefact when there is one.
 
     With ``models_dir`` None every model starts untrained.
     """
+    check_kinds(kinds)
     models = []
     for kind in kinds:
-        spec = MODEL_SPECS.get(kind)
-        if spec is None:
-            raise ClinopsError(f"unknown model kind {kind!r} in CLINOPS_MODEL or CLINOPS_CHALLENGERS; "
-                               f"choose from {', '.join(MODEL_SPECS)}")
-        model = load_model(models_dir, spec.version) if models_dir is not None else None
+        model = load_model(models_dir, MODEL_SPECS[kind].version) if models_dir is not None else None
         if model is None:
             model = RiskModel(kind)
         else:
