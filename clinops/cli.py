@@ -402,19 +402,23 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from clinops.evaluate import run_evaluation
     from clinops.report import COMPARED_METRICS, comparison_columns, render_html
 
-    result, points = run_evaluation(settings, Path(args.path), args.limit)
+    output = Path(args.output) if args.output else None
+    result, points = run_evaluation(settings, Path(args.path), args.limit,
+                                    worker_log=output / "worker.log" if output else None)
     columns = comparison_columns(result)
     print(f"\nChampion {result['model']['version']}: {result['model']['description']}")
     print(f"{result['stays']} stays, {result['rows']} rows ({result['positive_rows']} labelled 1), "
           f"{result['rows_scored_by_both']} scored by both")
     print(render_table(["metric", *(name for name, _ in columns)],
                        [[metric, *(format_figure(figures.get(metric)) for _, figures in columns)] for metric in COMPARED_METRICS]))
-    if args.output:
-        output = Path(args.output)
+    if result["rows_scored_more_than_once"]:
+        print(f"NOTE: {result['rows_scored_more_than_once']} rows were scored more than once (events redelivered "
+              "after a consumer group rebalance); the first score of each counts.")
+    if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         (output / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
         (output / "report.html").write_text(render_html(result, points))
-        print(f"Wrote {output / 'evaluation.json'} and {output / 'report.html'}")
+        print(f"Wrote {output / 'evaluation.json'}, {output / 'report.html'} and the worker's log")
     return 0
 
 

@@ -20,6 +20,7 @@ Each prediction was made before its label reached the model (progressive validat
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -63,6 +64,8 @@ class ScoredRow:
     model_risk: float | None = None
     news2: int | None = None
     challenger_risks: dict[str, float] = field(default_factory=dict)
+    # Risk scores read for the row; more than one means the worker processed its event again.
+    scores: int = 0
 
 
 def free_port_pair() -> int:
@@ -81,8 +84,12 @@ def _is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[dict[str, Any], dict[str, list[tuple[float, bool]]]]:
-    """Replay the stays under ``path`` through a pipeline of its own; return the figures and the curves' points."""
+def run_evaluation(settings: Settings, path: Path, limit: int | None,
+                   worker_log: Path | None = None) -> tuple[dict[str, Any], dict[str, list[tuple[float, bool]]]]:
+    """Replay the stays under ``path`` through a pipeline of its own; return the figures and the curves' points.
+
+    ``worker_log``, when given, receives a copy of the worker's log.
+    """
     check_kinds((settings.model, *settings.challenger_kinds))
     stays = load_stays(list_stays(path, limit))
     if not stays:
@@ -119,6 +126,9 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None) -> tuple[d
             if worker is not None:
                 stop_worker(worker)
             broker.stop()
+            if worker_log is not None and (root / "worker.log").exists():
+                worker_log.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root / "worker.log", worker_log)
     return figures(stays, scored, settings), curve_points(scored)
 
 
@@ -169,7 +179,11 @@ def collect_scores(bootstrap_servers: str, stays: list[PhysionetStay]) -> dict[s
     for message in read_topic(bootstrap_servers, RISK_SCORES.name, timeout_s=600):
         score = registry.decode(message.value())[1]
         row = rows_by_event.get(str(score["event_id"]))
-        if row is not None:
+        if row is None:
+            continue
+        row.scores += 1
+        # A redelivered event is scored again; the first score is the one made in stream order.
+        if row.scores == 1:
             row.model_risk, row.news2 = score["model_risk"], score["news2"]
             row.challenger_risks = score["challenger_risks"]
     return scored
@@ -285,6 +299,7 @@ def figures(stays: list[PhysionetStay], rows: dict[str, list[ScoredRow]], settin
         "stays": len(stays),
         "rows": len(everything),
         "rows_scored_by_both": len(both),
+        "rows_scored_more_than_once": sum(1 for row in everything if row.scores > 1),
         "positive_rows": sum(row.label for row in everything),
         "septic_stays": sum(1 for stay in stays if stay.onset_hour is not None),
         "champion": champion,

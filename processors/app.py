@@ -158,7 +158,7 @@ class Worker:
         for output in outputs:
             if output.topic in (DEAD_LETTERS, DEAD_LETTERS_IDENTIFIED):
                 self.counts["dead-letters"] += 1
-            self.producer.send(output.topic, output.key, output.value)
+            self.producer.send(output.topic, output.key, output.value, output.partition)
 
     async def _flush(self) -> None:
         """Wait until the broker has every output, before Faust may commit the inputs."""

@@ -2,9 +2,8 @@
 
 A discharge releases the patient's pending labels and drops the patient's state, so it must
 not overtake vitals that travel on another topic. When a replay runs at full speed
-the small outcomes topic is consumed long before the vitals backlog, and one output
-partition of the pseudonymizer interleaves its input partitions, so event times on a
-partition can be days apart. The gate therefore waits per patient. A discharge at
+the small outcomes topic is consumed long before the vitals backlog. The gate
+therefore waits per patient. A discharge at
 time T goes through once that patient's newest vitals are within ``last_vitals_gap``
 of T. It also goes through once the partition's vitals have moved ``max_hold`` past T
 (the patient's last vitals were much earlier), or when the input goes idle.
@@ -23,10 +22,9 @@ from schemas.models import PseudonymizedOutcome
 LAST_VITALS_GAP = timedelta(hours=1)
 # Upper bound on holding, in event time, so that in a feed that never idles a patient
 # whose monitor went quiet long before discharge is still labelled and forgotten.
-# NOTE: while a backlog is consumed, one partition's watermark can run ahead of a
-# patient's unprocessed vitals by more than this (a full-speed replay spans weeks of
-# event time), and that patient's last observations then go unlabelled. A week keeps
-# this rare; ordering the pseudonymizer's output by event time would remove it.
+# The pseudonymizer keeps each event's partition number, so a partition's vitals arrive
+# in the order the feed sent them, and a backlog does not carry a partition's newest
+# event time past a patient's unprocessed vitals.
 MAX_HOLD = timedelta(days=7)
 
 

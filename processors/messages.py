@@ -36,10 +36,12 @@ class Output:
     topic: TopicSpec
     key: str
     event: Event
+    # None lets the key choose the partition.
+    partition: int | None = None
 
     @classmethod
-    def of(cls, topic: TopicSpec, key: str, event: Event) -> Output:
-        return cls(topic, key, event)
+    def of(cls, topic: TopicSpec, key: str, event: Event, partition: int | None = None) -> Output:
+        return cls(topic, key, event, partition)
 
     @property
     def value(self) -> bytes:

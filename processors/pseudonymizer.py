@@ -5,7 +5,10 @@ For each identified message:
    monitor in the device registry);
 2. replace the record number with the patient's pseudonym from the vault and the birth date with an
    age band and the monitor's serial with its pseudonym, and drop the name and bed;
-3. emit the pseudonymized event keyed by pseudonym, and an audit event.
+3. emit the pseudonymized event keyed by pseudonym, and an audit event. The event
+   keeps its input's partition number: input and output topics have the same
+   partitions, and a patient's vitals and outcomes share a partition on both, so each
+   output partition keeps the event-time order of its input partition.
 A message that fails step 1 becomes a restricted dead letter (``dead.letters.identified``)
 with an ``input.rejected`` audit event, and gets no pseudonym.
 """
@@ -78,7 +81,7 @@ class PseudonymizerStage:
             input_bytes=message.value, occurred_at=event.observed_at,
             details={"event_id": str(event.event_id), "key_id": self.vault.key_id, "source": event.source},
         )
-        return [Output.of(VITALS_PSEUDONYMIZED, subject, clean), Output.of(AUDIT_EVENTS, subject, audit)]
+        return [Output.of(VITALS_PSEUDONYMIZED, subject, clean, message.partition), Output.of(AUDIT_EVENTS, subject, audit)]
 
     def _outcome(self, event: ClinicalOutcome, message: Input) -> list[Output]:
         subject = self.vault.pseudonym(Identity(event.record_number))
@@ -95,4 +98,4 @@ class PseudonymizerStage:
             input_bytes=message.value, occurred_at=event.occurred_at,
             details={"event_id": str(event.event_id), "outcome": event.outcome.value, "key_id": self.vault.key_id},
         )
-        return [Output.of(OUTCOMES_PSEUDONYMIZED, subject, clean), Output.of(AUDIT_EVENTS, subject, audit)]
+        return [Output.of(OUTCOMES_PSEUDONYMIZED, subject, clean, message.partition), Output.of(AUDIT_EVENTS, subject, audit)]

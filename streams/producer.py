@@ -42,9 +42,9 @@ class EventProducer:
         self.delivered = 0
         self.failed = 0
 
-    def send(self, topic: TopicSpec, key: str | bytes, event: Event | bytes) -> None:
+    def send(self, topic: TopicSpec, key: str | bytes, event: Event | bytes, partition: int | None = None) -> None:
         value = event if isinstance(event, bytes) else event.to_avro()
-        self.send_record(topic.name, key, value)
+        self.send_record(topic.name, key, value, partition)
 
     def send_record(self, topic: str, key: str | bytes, value: bytes | None, partition: int | None = None) -> None:
         """Produce one message as given; ``value`` None is a tombstone, ``partition`` None lets the key decide."""

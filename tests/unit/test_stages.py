@@ -126,6 +126,15 @@ def test_pseudonymizer_drops_identifiers(key: PseudonymKey) -> None:
             assert value not in output.key
 
 
+def test_pseudonymizer_keeps_input_partition(key: PseudonymKey) -> None:
+    # A patient's events stay in one partition, in the order the feed sent them.
+    stage = make_pseudonymizer(key)
+    message = bedside()
+    outputs = stage.handle(Input(message.topic, 2, message.offset, message.key, message.value))
+    (clean,) = [output for output in outputs if output.topic.name == "vitals.pseudonymized"]
+    assert clean.partition == 2
+
+
 @pytest.mark.parametrize(
     ("field", "value", "error_type"),
     [("spo2", 0.97, "implausible_value"), ("spo2", 200.0, "implausible_value"), ("temperature", 99.0, "implausible_value")],
