@@ -42,7 +42,7 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def stay_inputs(stay: Stay, admission_hours: int) -> list[tuple[datetime, Input]]:
-    """The stay's pseudonymized vitals and outcomes as scorer inputs, with their event times."""
+    """Return the stay's pseudonymized vitals and outcomes as scorer inputs, with their event times."""
     admitted = admission_time(stay.stay_id, START, admission_hours)
     pseudonym = f"p-{stay.stay_id}"
     inputs = []

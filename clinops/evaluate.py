@@ -246,7 +246,7 @@ def tuned_utility(rows: dict[str, list[ScoredRow]], score_of) -> dict[str, float
 
 
 def alert_threshold(settings: Settings, kind: str) -> float:
-    """The model risk at which ``kind`` alerts: CLINOPS_ALERT_MODEL_RISK, or the kind's own."""
+    """Return the model risk at which ``kind`` alerts: CLINOPS_ALERT_MODEL_RISK, or the kind's own."""
     return settings.alert_model_risk if settings.alert_model_risk is not None else MODEL_SPECS[kind].alert_threshold
 
 

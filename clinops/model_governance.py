@@ -47,7 +47,7 @@ class Outcome:
 
 
 def champions(settings: Settings) -> list[str]:
-    """The champion history from the decision log; the last entry scores live."""
+    """Return the champion history from the decision log; the last entry scores live."""
     feed = DecisionFeed(settings.bootstrap_servers, security_config(settings))
     try:
         decisions = feed.read_to_end()
@@ -57,7 +57,7 @@ def champions(settings: Settings) -> list[str]:
 
 
 def registry(settings: Settings) -> list[dict[str, Any]]:
-    """Every model version the workers recorded, oldest first, with its role.
+    """Return every model version the workers recorded, oldest first, with its role.
 
     With a worker running on this machine, its live figures and roles replace the
     registry's, which date from the last checkpoint, and versions it does not run are
@@ -113,7 +113,7 @@ def _decide(settings: Settings, action: ModelAction, version: str, previous: str
 
 
 def _evidence(rows: list[dict[str, Any]], *versions: str) -> dict[str, Any]:
-    """The registry rows of ``versions``, which the approval event keeps as its evidence."""
+    """Return the registry rows of ``versions``, which the approval event keeps as its evidence."""
     return {row["model_version"]: {key: row[key] for key in ("labels", "positives", "progressive_auroc",
                                                              "progressive_auroc_labels", "sha256")}
             for row in rows if row["model_version"] in versions}

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from schemas.errors import DecodeError
 from schemas.models import ModelAction, ModelDecision
+from streams.topic_reader import TopicReadError
 from streams.topics import MODEL_DECISIONS
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class UnreadableDecision:
 
 
 def champion_history(decisions: Iterable[ModelDecision | UnreadableDecision], default: str) -> list[str]:
-    """The champions so far, oldest first; the last one scores live.
+    """Return the champions so far, oldest first; the last one scores live.
 
     ``default`` is the champion before any decision: the configured model's version.
     """
@@ -66,7 +67,7 @@ class DecisionFeed:
         return self._consumer.get_watermark_offsets(TopicPartition(MODEL_DECISIONS.name, 0), timeout=timeout_s)[1]
 
     def poll(self, timeout_s: float = 0.0) -> list[ModelDecision | UnreadableDecision]:
-        """The decisions that arrived since the last call, waiting at most ``timeout_s`` for the first."""
+        """Return the decisions that arrived since the last call, waiting at most ``timeout_s`` for the first."""
         decisions: list[ModelDecision | UnreadableDecision] = []
         for message in self._consumer.consume(100, timeout=timeout_s):
             error = message.error()
@@ -81,7 +82,7 @@ class DecisionFeed:
         return decisions
 
     def read_to_end(self, timeout_s: float = 30.0) -> list[ModelDecision | UnreadableDecision]:
-        """Every decision up to the log's current end."""
+        """Return every decision up to the log's current end."""
         end = self.end_offset()
         decisions: list[ModelDecision | UnreadableDecision] = []
         position = self._consumer.position([TopicPartition(MODEL_DECISIONS.name, 0)])[0].offset
@@ -93,7 +94,8 @@ class DecisionFeed:
             position = self._consumer.position([TopicPartition(MODEL_DECISIONS.name, 0)])[0].offset
             if position >= end:
                 return decisions
-        raise TimeoutError(f"reading {MODEL_DECISIONS.name} did not reach its end within {timeout_s:.0f} s")
+        raise TopicReadError(f"reading {MODEL_DECISIONS.name} timed out before its end, after {timeout_s:.0f} s; "
+                             "check that the broker is reachable")
 
     def close(self) -> None:
         self._consumer.close()

@@ -58,14 +58,14 @@ class ModelLineup:
         return previous
 
     def predict(self, x: dict[str, float]) -> tuple[float | None, ...]:
-        """Every model's risk for ``x``, in lineup order."""
+        """Return every model's risk for ``x``, in lineup order."""
         return tuple(model.predict(x) for model in self.models)
 
     def champion_risk(self, risks: tuple[float | None, ...]) -> float | None:
         return risks[self._champion] if risks else None
 
     def challenger_risks(self, risks: tuple[float | None, ...]) -> dict[str, float]:
-        """The challengers' risks by version, leaving out those still warming up."""
+        """Return the challengers' risks by version, leaving out those still warming up."""
         return {self.versions[index]: risk for index, risk in enumerate(risks)
                 if index != self._champion and risk is not None}
 

@@ -23,7 +23,7 @@ SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 @functools.cache
 def code_version() -> str:
-    """The package version, with the git commit when the code runs from a checkout."""
+    """Return the package version, with the git commit when the code runs from a checkout."""
     version = metadata.version("clinops")
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=SOURCE_ROOT, capture_output=True,
@@ -34,7 +34,7 @@ def code_version() -> str:
 
 
 def model_record(model: RiskModel, role: str) -> dict[str, Any]:
-    """The registry's fields for ``model``, as audit event details."""
+    """Return the registry's fields for ``model``, as audit event details."""
     return {
         "role": role,
         "kind": model.spec.name,
