@@ -51,7 +51,8 @@ def test_evaluation_json_has_both_scores(evaluation: tuple[subprocess.CompletedP
     assert set(figures["news2"]["thresholds"]) == {"5", "7"}
     # The challenger learned the same labels in shadow and is judged on the rows it scored.
     (challenger,) = figures["challengers"].values()
-    assert challenger["kind"] == "logreg-weighted" and challenger["rows"] > 0
+    assert challenger["kind"] == "logreg-weighted"
+    assert challenger["rows"] > 0
     assert 0.0 <= challenger["auroc"] <= 1.0
     # A higher NEWS2 threshold alerts less often.
     assert (figures["news2"]["thresholds"]["7"]["alerts_per_100_patient_days"]

@@ -119,17 +119,19 @@ def governance_actions(governed: Governed) -> list[str]:
     return [row[0] for row in audit_rows(WORKER_PORT, "SELECT action FROM audit.model_governance")]
 
 
-def test_challenger_scores_in_shadow_then_is_promoted_and_rolled_back(governed: Governed) -> None:
+def test_shadow_promotion_and_rollback(governed: Governed) -> None:
     replay_stays(governed.settings, 0, FIRST_STAYS)
     ready = wait_for(lambda: health(governed), lambda h: h["model"]["ready"] and h["challengers"][0]["ready"], 180.0)
-    assert ready["model"]["version"] == CHAMPION and ready["challengers"][0]["version"] == CHALLENGER
+    assert ready["model"]["version"] == CHAMPION
+    assert ready["challengers"][0]["version"] == CHALLENGER
     assert ready["challengers"][0]["ready"], ready
 
     # Shadow: the champion decides, the challenger's risk rides along and raises nothing.
     before = wait_for(lambda: scores(governed), lambda found: any(s["challenger_risks"] for s in found))
     shadowed = [s for s in before if s["challenger_risks"]]
     assert shadowed, "no risk score carries the challenger's risk"
-    assert all(s["model_version"] == CHAMPION and set(s["challenger_risks"]) == {CHALLENGER} for s in shadowed)
+    assert all(s["model_version"] == CHAMPION for s in shadowed)
+    assert all(set(s["challenger_risks"]) == {CHALLENGER} for s in shadowed)
     alerts = audit_rows(WORKER_PORT, "SELECT DISTINCT JSONExtractString(details, 'model_version') FROM audit_events "
                                      "WHERE action = 'alert.raised' AND JSONExtractString(details, 'model_version') != ''")
     assert [row[0] for row in alerts] in ([], [CHAMPION])
@@ -144,13 +146,17 @@ def test_challenger_scores_in_shadow_then_is_promoted_and_rolled_back(governed: 
                     lambda found: len(found) == 1 and len(found[0][2]) == 64)
     assert len(rows) == 1
     _, kind, sha256, code_version, labels, features = rows[0]
-    assert kind == "logreg-weighted" and len(sha256) == 64 and code_version and int(labels) >= 200
+    assert kind == "logreg-weighted"
+    assert len(sha256) == 64
+    assert code_version
+    assert int(labels) >= 200
     assert int(features) > 50
     listing = clinops(governed, "models", "list")
     assert listing.returncode == 0, listing.stdout + listing.stderr
     champion_line = next(line for line in listing.stdout.splitlines() if line.startswith(CHAMPION))
     challenger_line = next(line for line in listing.stdout.splitlines() if line.startswith(CHALLENGER))
-    assert " champion " in champion_line and " challenger " in challenger_line
+    assert " champion " in champion_line
+    assert " challenger " in challenger_line
     # The artefact's digest is shown shortened; the worker saves every 2 s, so it may be a newer one.
     assert re.search(r" [0-9a-f]{16} ", challenger_line), challenger_line
 
@@ -166,7 +172,8 @@ def test_challenger_scores_in_shadow_then_is_promoted_and_rolled_back(governed: 
     seen = {s["event_id"] for s in scores(governed)}
     replay_stays(governed.settings, FIRST_STAYS, LATER_STAYS)
     after = wait_for(lambda: [s for s in scores(governed) if s["event_id"] not in seen], lambda found: len(found) > 100)
-    assert after and all(s["model_version"] == CHALLENGER for s in after)
+    assert after
+    assert all(s["model_version"] == CHALLENGER for s in after)
     assert any(set(s["challenger_risks"]) == {CHAMPION} for s in after)
 
     # One command rolls back; with nothing left to roll back, the next one is refused.
@@ -193,7 +200,7 @@ def test_decisions_name_their_approval(governed: Governed) -> None:
     assert all(e["approval_event_id"] in approvals for e in applied)
 
 
-def test_saved_artefact_matches_its_last_checkpoint(governed: Governed) -> None:
+def test_artefact_matches_last_checkpoint(governed: Governed) -> None:
     stop_worker(governed.process)
     checkpoints: dict[str, str] = {}
     for message in read_topic(governed.settings.bootstrap_servers, AUDIT_EVENTS.name):

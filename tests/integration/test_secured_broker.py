@@ -232,7 +232,7 @@ def test_analytics_writes_and_reads_risk_scores(broker: LocalBroker) -> None:
     assert value in consume_values(broker, analytics, RISK_SCORES.name, group, value)
 
 
-def test_scorers_read_model_decisions_only_admin_writes(broker: LocalBroker) -> None:
+def test_model_decisions_admin_only_writes(broker: LocalBroker) -> None:
     # A scorer logged in as analytics follows the decision log, but cannot promote a model itself.
     decision = ModelDecision(decision_id=uuid.uuid4(), action=ModelAction.PROMOTE, version="srp-00000000",
                              previous_version="logreg-00000000", decided_by="dr.osei", reason="secured broker test",

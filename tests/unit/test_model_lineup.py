@@ -25,17 +25,18 @@ def trained_lineup() -> ModelLineup:
     return lineup
 
 
-def test_every_model_learns_every_label_and_keeps_its_own_auroc() -> None:
+def test_models_learn_every_label() -> None:
     lineup = trained_lineup()
     assert [model.learned for model in lineup] == [60, 60]
     assert all(model.ready for model in lineup)
     # Only predictions made after the warm-up were scored against their labels.
     assert [model.auroc.count for model in lineup] == [40, 40]
-    assert lineup.champion.first_label_at == T0 and lineup.champion.last_label_at == T0 + timedelta(hours=59)
+    assert lineup.champion.first_label_at == T0
+    assert lineup.champion.last_label_at == T0 + timedelta(hours=59)
     assert lineup.champion.features == ("a", "b")
 
 
-def test_champion_decides_and_challengers_ride_along() -> None:
+def test_champion_decides_challengers_shadow() -> None:
     lineup = trained_lineup()
     risks = lineup.predict({"a": 0.9, "b": 0.1})
     champion, challenger = lineup.models
@@ -47,9 +48,11 @@ def test_promotion_swaps_roles() -> None:
     lineup = trained_lineup()
     champion, challenger = lineup.models
     assert lineup.promote(challenger.version) == champion.version
-    assert lineup.champion is challenger and lineup.challengers == [champion]
+    assert lineup.champion is challenger
+    assert lineup.challengers == [champion]
     risks = lineup.predict({"a": 0.2, "b": 0.5})
-    assert lineup.champion_risk(risks) == risks[1] and set(lineup.challenger_risks(risks)) == {champion.version}
+    assert lineup.champion_risk(risks) == risks[1]
+    assert set(lineup.challenger_risks(risks)) == {champion.version}
 
 
 def test_unknown_version_is_refused() -> None:
@@ -59,14 +62,14 @@ def test_unknown_version_is_refused() -> None:
     assert lineup.champion is lineup.models[0]
 
 
-def test_challengers_still_warming_up_are_left_out() -> None:
+def test_warming_challengers_left_out() -> None:
     lineup = ModelLineup([RiskModel("logreg", warmup_labels=1), RiskModel("srp", warmup_labels=10_000)])
     lineup.learn({"a": 1.0}, True, (), T0)
     lineup.learn({"a": 0.0}, False, (), T0)
     assert lineup.challenger_risks(lineup.predict({"a": 0.5})) == {}
 
 
-def test_the_same_version_twice_runs_once() -> None:
+def test_duplicate_version_runs_once() -> None:
     assert len(ModelLineup([RiskModel("logreg"), RiskModel("logreg")]).models) == 1
 
 
@@ -75,7 +78,7 @@ def decision(action: ModelAction, version: str, previous: str) -> ModelDecision:
                          decided_by="dr.osei", reason="for the test", approval_event_id=uuid.uuid4(), decided_at=T0)
 
 
-def test_decisions_replay_to_a_champion_history() -> None:
+def test_decisions_replay_to_history() -> None:
     log = [decision(ModelAction.PROMOTE, "b", "a"), UnreadableDecision(1, "decode"),
            decision(ModelAction.PROMOTE, "c", "b"), decision(ModelAction.ROLLBACK, "b", "c")]
     assert champion_history(log, "a") == ["a", "b"]

@@ -41,7 +41,7 @@ def test_promotion_and_rollback_are_audited(tmp_path: Path) -> None:
     assert models.lineup.champion.version == champion
 
 
-def test_unknown_version_and_unreadable_message_are_refused(tmp_path: Path) -> None:
+def test_unknown_or_unreadable_refused(tmp_path: Path) -> None:
     models = service(tmp_path)
     champion = models.lineup.champion.version
     events = audits(models.apply([decision(ModelAction.PROMOTE, "srp-00000000", champion),
@@ -52,14 +52,17 @@ def test_unknown_version_and_unreadable_message_are_refused(tmp_path: Path) -> N
     assert models.lineup.champion.version == champion
 
 
-def test_save_writes_only_models_that_learned(tmp_path: Path) -> None:
+def test_save_skips_unchanged_models(tmp_path: Path) -> None:
     models = service(tmp_path)
     assert models.save() == []
     champion = models.lineup.champion
     champion.learn({"a": 1.0}, True, T0)
     (event,) = audits(models.save())
-    assert event.action == "model.checkpointed" and event.subject_id == champion.version
+    assert event.action == "model.checkpointed"
+    assert event.subject_id == champion.version
     details = json.loads(event.details)
-    assert details["role"] == "champion" and details["labels"] == 1 and details["trained_from"] == T0.isoformat()
+    assert details["role"] == "champion"
+    assert details["labels"] == 1
+    assert details["trained_from"] == T0.isoformat()
     assert load_model(tmp_path, champion.version).learned == 1
     assert models.save() == []

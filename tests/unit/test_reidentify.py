@@ -58,7 +58,7 @@ def test_bundled_example_loads() -> None:
     assert policy.refusal("student.rossi") is not None
 
 
-def test_model_approvers_come_from_their_own_section() -> None:
+def test_model_approvers_own_section() -> None:
     policy = AccessPolicy.load(PROJECT_ROOT / "config" / "access.toml")
     assert policy.approval_refusal("dr.osei") is None
     # Re-identifying patients does not make a clinician a model approver, nor the reverse.
@@ -68,5 +68,5 @@ def test_model_approvers_come_from_their_own_section() -> None:
     assert policy.approval_refusal("nobody") == f"nobody is not listed in the access file {PROJECT_ROOT / 'config' / 'access.toml'}"
 
 
-def test_without_a_models_section_nobody_approves(policy: AccessPolicy) -> None:
+def test_no_models_section_no_approvers(policy: AccessPolicy) -> None:
     assert policy.approval_refusal("dr.keller") == "the role physician may not change the live model (approver roles: none)"
