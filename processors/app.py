@@ -48,6 +48,8 @@ STAGES = ("pseudonymizer", "scorer", "audit")
 # produce their outputs through confluent-kafka (librdkafka) in one go.
 STAGE_BATCH = 500
 STAGE_BATCH_WINDOW_S = 0.05
+# Seconds between the scorer's checks for an idle input (processors/scorer.py).
+IDLE_FLUSH_TICK_S = 1.0
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -175,6 +177,8 @@ class Worker:
                     self.scorer.patients.persist()
                 self.counts[stage.name] += len(events)
                 await self._flush()
+                if stage is self.scorer:
+                    self.scorer.note_input()
 
         self.app.agent(channel, name=stage.name)(process)
 
@@ -203,11 +207,11 @@ class Worker:
 
     def _add_idle_flush(self) -> None:
         async def flush() -> None:
-            outputs = self.scorer.flush_idle()
+            outputs = self.scorer.flush_idle(IDLE_FLUSH_TICK_S)
             self.scorer.patients.persist()
             await self._send(outputs)
 
-        self.app.timer(interval=1.0, name="scorer-idle-flush")(flush)
+        self.app.timer(interval=IDLE_FLUSH_TICK_S, name="scorer-idle-flush")(flush)
 
     def _add_web_views(self) -> None:
         worker = self

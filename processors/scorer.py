@@ -59,6 +59,7 @@ class ScorerStage:
         self.news2_auroc = StreamingAuroc(0, 20, 21)
         self.discharges = DischargeGate()
         self._last_input = time.monotonic()
+        self._last_tick: float | None = None
         self.rejections = RejectionLog(log)
 
     def handle(self, message: Input) -> list[Output]:
@@ -195,9 +196,26 @@ class ScorerStage:
             outputs += self._performance_audit(held.event, held.value)
         return outputs
 
-    def flush_idle(self) -> list[Output]:
-        """Process every held discharge once no input has arrived for IDLE_FLUSH_S."""
-        if not len(self.discharges) or time.monotonic() - self._last_input < IDLE_FLUSH_S:
+    def note_input(self) -> None:
+        """Restart the idle clock, as when input arrives: the worker calls it when a batch is done."""
+        self._last_input = time.monotonic()
+
+    def flush_idle(self, tick_interval_s: float = 1.0) -> list[Output]:
+        """Process every held discharge once no input has arrived for IDLE_FLUSH_S.
+
+        A timer calls this every ``tick_interval_s``. A tick that comes late means that
+        the worker was busy, for example saving a large model, and input may be waiting
+        that it had no chance to read, so a late tick restarts the idle clock. Flushing
+        then would drop patients whose vitals are still in the backlog, and their sepsis
+        onsets with them.
+        """
+        now = time.monotonic()
+        late = self._last_tick is not None and now - self._last_tick > 2 * tick_interval_s
+        self._last_tick = now
+        if late:
+            self._last_input = now
+            return []
+        if not len(self.discharges) or now - self._last_input < IDLE_FLUSH_S:
             return []
         return self._discharge(self.discharges.flush())
 

@@ -269,6 +269,20 @@ def test_scorer_flushes_discharges_when_idle() -> None:
     assert "p-1" not in scorer.patients
 
 
+def test_scorer_late_tick_keeps_discharges() -> None:
+    # A tick delayed by the worker's own pause (a model save) is not a quiet feed.
+    scorer = make_scorer()
+    scorer.handle(vitals(0))
+    scorer.handle(outcome("DISCHARGE", 5))
+    assert scorer.flush_idle() == []
+    scorer._last_tick -= 10.0
+    scorer._last_input -= IDLE_FLUSH_S + 10
+    assert scorer.flush_idle() == []
+    assert "p-1" in scorer.patients
+    scorer._last_input -= IDLE_FLUSH_S + 1  # then quiet for longer than IDLE_FLUSH_S, on time
+    assert [a.action for a in by_topic(scorer.flush_idle(), "audit.events")] == ["model.performance"]
+
+
 def test_scorer_releases_discharge_after_max_hold() -> None:
     scorer = make_scorer()
     scorer.handle(vitals(0))
