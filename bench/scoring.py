@@ -6,6 +6,8 @@ does. For each model kind it times every prediction the live model makes, which 
 what scoring adds to an event, and every call of the stage's ``handle``, which
 includes the features, the audit event and learning from released labels. The
 stage's time per event without a model's risk (during the warm-up) is the reference.
+At the end it pickles the model, as the worker does every minute, and records the
+artefact's size and the time the pickling blocks the worker.
 
 Usage: python bench/scoring.py [--stays 1000] [--kinds logreg,ensemble] [--data FOLDER]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import statistics
 import sys
 import time
@@ -82,6 +85,11 @@ class TimedLineup(ModelLineup):
         return risks
 
 
+def median_ms(nanoseconds: list[int]) -> float | None:
+    """Return the median in milliseconds, or None when the model never scored."""
+    return statistics.median(nanoseconds) / 1e6 if nanoseconds else None
+
+
 def measure(kind: str, inputs: list[Input]) -> dict[str, float]:
     lineup = TimedLineup([RiskModel(kind)])
     scorer = ScorerStage(AlertPolicy(), LabelJoiner(), lineup)
@@ -94,16 +102,21 @@ def measure(kind: str, inputs: list[Input]) -> dict[str, float]:
         if message.topic == VITALS_PSEUDONYMIZED.name:
             (ready if lineup.champion.ready else warm).append(elapsed)
     wall = time.perf_counter() - started
+    saved = time.perf_counter()
+    artefact = pickle.dumps(lineup.champion, protocol=pickle.HIGHEST_PROTOCOL)
+    save_s = time.perf_counter() - saved
     predict = sorted(lineup.predict_ns)
     return {
         "events": len(inputs),
         "wall_s": round(wall, 1),
         "predictions": len(predict),
-        "predict_median_ms": statistics.median(predict) / 1e6,
-        "predict_p95_ms": predict[int(0.95 * (len(predict) - 1))] / 1e6,
-        "handle_median_ms_warmup": statistics.median(warm) / 1e6,
-        "handle_median_ms_scoring": statistics.median(ready) / 1e6,
+        "predict_median_ms": median_ms(predict),
+        "predict_p95_ms": predict[int(0.95 * (len(predict) - 1))] / 1e6 if predict else None,
+        "handle_median_ms_warmup": median_ms(warm),
+        "handle_median_ms_scoring": median_ms(ready),
         "labels": lineup.champion.learned,
+        "artefact_mb": round(len(artefact) / 1e6, 1),
+        "pickle_s": round(save_s, 2),
     }
 
 
