@@ -50,6 +50,7 @@ from streams.topic_reader import read_topic
 from streams.topics import BEDSIDE_VITALS, RISK_SCORES, create_topics
 
 REPLAY_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EVALUATION_SAVE_INTERVAL_S = 3600
 RUN_ID = "evaluate"
 NEWS2_THRESHOLDS = (5, 7)
 # The scorer handles a few thousand events a second on 2 cores; this bounds a stuck run.
@@ -109,7 +110,9 @@ def run_evaluation(settings: Settings, path: Path, limit: int | None,
             worker_port = free_port_pair()
             env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "CLINOPS_DATA_DIR": str(data_dir),
                    "CLINOPS_WORKER_PORT": str(worker_port), "CLINOPS_APP_ID": "clinops-evaluate",
-                   "CLINOPS_MODEL": settings.model, "CLINOPS_CHALLENGERS": settings.challengers}
+                   "CLINOPS_MODEL": settings.model, "CLINOPS_CHALLENGERS": settings.challengers,
+                   # The evaluation's models are thrown away; saving large ones every minute only slows it.
+                   "CLINOPS_MODEL_SAVE_INTERVAL_S": str(EVALUATION_SAVE_INTERVAL_S)}
             worker = start_worker(env, worker_port, root / "worker.log", "--stages", "pseudonymizer,scorer",
                                   "--loglevel", "warning", cwd=PROJECT_ROOT)
 

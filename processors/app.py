@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import pickle
 import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -194,7 +195,11 @@ class Worker:
 
     def _add_model_saves(self) -> None:
         async def save() -> None:
-            self.save_models()
+            try:
+                self.save_models()
+            except (OSError, pickle.PicklingError, RecursionError) as exc:
+                # The worker keeps scoring; the next save tries again.
+                log.error("saving the models to %s failed: %r", self.settings.data_dir / "models", exc)
 
         self.app.timer(interval=self.settings.model_save_interval_s, name="model-save")(save)
 

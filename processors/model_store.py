@@ -17,13 +17,22 @@ import json
 import logging
 import os
 import pickle
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 from processors.risk_model import RiskModel
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Room for trees thousands of levels deep: the pickler uses C stack for each level.
+DEEP_RECURSION_LIMIT = 200_000
+DEEP_STACK_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,10 +50,39 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
+def _in_deep_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` on a thread with a large stack and recursion limit, and wait for it.
+
+    Online trees grow deep: a Mondrian or Hoeffding tree of the full training set
+    exceeded the default limit of 1,000 nested objects while being pickled. The
+    limit is interpreter-wide, so it is raised only while the caller waits.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # re-raised on the caller's thread
+            outcome["error"] = exc
+
+    previous_limit, previous_stack = sys.getrecursionlimit(), threading.stack_size(DEEP_STACK_BYTES)
+    sys.setrecursionlimit(DEEP_RECURSION_LIMIT)
+    try:
+        thread = threading.Thread(target=run, name="model-pickle")
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(previous_stack)
+        sys.setrecursionlimit(previous_limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def save_model(folder: Path, model: RiskModel) -> Artefact:
     """Pickle ``model`` into ``folder`` with its SHA-256 beside it; return the artefact."""
     folder.mkdir(parents=True, exist_ok=True)
-    data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    data = _in_deep_thread(lambda: pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     digest = hashlib.sha256(data).hexdigest()
     path = folder / f"{model.version}.pkl"
     _write_atomically(path, data)
@@ -64,7 +102,7 @@ def load_model(folder: Path, version: str) -> RiskModel | None:
     if hashlib.sha256(data).hexdigest() != expected:
         log.error("the model artefact %s does not match the SHA-256 in %s; starting an untrained model", path, sidecar)
         return None
-    model = pickle.loads(data)
+    model = _in_deep_thread(lambda: pickle.loads(data))
     if not isinstance(model, RiskModel) or model.version != version:
         log.error("the model artefact %s contains another model; starting an untrained model", path)
         return None

@@ -43,3 +43,20 @@ def test_missing_or_other_version_loads_nothing(tmp_path: Path) -> None:
     sidecar = json.loads((tmp_path / f"{model.version}.json").read_text())
     (tmp_path / f"{other}.json").write_text(json.dumps(sidecar))
     assert load_model(tmp_path, other) is None
+
+
+def test_deep_model_saves_and_loads(tmp_path: Path) -> None:
+    # Online trees grow deeper than the default recursion limit of the pickler.
+    model = RiskModel("logreg", warmup_labels=2)
+    chain: list = []
+    for _ in range(20_000):
+        chain = [chain]
+    model.deep = chain
+    artefact = save_model(tmp_path, model)
+    loaded = load_model(tmp_path, model.version)
+    assert loaded is not None
+    assert artefact.sha256
+    depth, node = 0, loaded.deep
+    while node:
+        depth, node = depth + 1, node[0]
+    assert depth == 20_000
