@@ -124,9 +124,14 @@ class Worker:
 
     def save_models(self) -> None:
         """Save each model that has learned since its last save, and audit each save."""
-        if "scorer" in self.stages:
+        if "scorer" not in self.stages:
+            return
+        try:
             self._produce(self.models.save())
-            self.producer.flush()
+        except (OSError, pickle.PicklingError, RecursionError, MemoryError) as exc:
+            # The worker keeps scoring; the next save tries again.
+            log.error("saving the models to %s failed: %r", self.settings.data_dir / "models", exc)
+        self.producer.flush()
 
     def _patient_store(self) -> PatientStore:
         """Keep patient states in a Faust table, whose changelog restores them after a restart.
@@ -195,11 +200,7 @@ class Worker:
 
     def _add_model_saves(self) -> None:
         async def save() -> None:
-            try:
-                self.save_models()
-            except (OSError, pickle.PicklingError, RecursionError) as exc:
-                # The worker keeps scoring; the next save tries again.
-                log.error("saving the models to %s failed: %r", self.settings.data_dir / "models", exc)
+            self.save_models()
 
         self.app.timer(interval=self.settings.model_save_interval_s, name="model-save")(save)
 
