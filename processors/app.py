@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import pickle
 import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -126,11 +125,7 @@ class Worker:
         """Save each model that has learned since its last save, and audit each save."""
         if "scorer" not in self.stages:
             return
-        try:
-            self._produce(self.models.save())
-        except (OSError, pickle.PicklingError, RecursionError, MemoryError) as exc:
-            # The worker keeps scoring; the next save tries again.
-            log.error("saving the models to %s failed: %r", self.settings.data_dir / "models", exc)
+        self._produce(self.models.save())
         self.producer.flush()
 
     def _patient_store(self) -> PatientStore:

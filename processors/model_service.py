@@ -11,6 +11,7 @@ becomes an audit event, which the worker produces: ``model.started``,
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,7 +125,12 @@ class ModelService:
         for model in self.lineup:
             if model.learned == self._saved_labels.get(model.version):
                 continue
-            artefact = save_model(self.models_dir, model)
+            try:
+                artefact = save_model(self.models_dir, model)
+            except (OSError, pickle.PicklingError, RecursionError, MemoryError) as exc:
+                # The worker keeps scoring with the model; the next save tries again.
+                log.error("saving model %s to %s failed: %r", model.version, self.models_dir, exc)
+                continue
             self._saved_labels[model.version] = artefact.learned
             outputs.append(self._audit("model.checkpointed", model.version, artefact.sha256.encode(), {
                 **model_record(model, self.role(model)), "sha256": artefact.sha256, "artefact": artefact.path.name,

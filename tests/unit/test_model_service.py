@@ -66,3 +66,13 @@ def test_save_skips_unchanged_models(tmp_path: Path) -> None:
     assert details["trained_from"] == T0.isoformat()
     assert load_model(tmp_path, champion.version).learned == 1
     assert models.save() == []
+
+
+def test_failed_save_is_retried(tmp_path: Path) -> None:
+    blocked = tmp_path / "models"
+    blocked.write_text("a file where the folder should be")
+    models = ModelService(build_lineup(("logreg",), tmp_path), blocked)
+    models.lineup.champion.learn({"a": 1.0}, True, T0)
+    assert models.save() == []  # logged, and the worker goes on
+    models.models_dir = tmp_path / "elsewhere"
+    assert [event.action for event in audits(models.save())] == ["model.checkpointed"]
