@@ -106,8 +106,10 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     )
 }
 # The members' hyperparameters are part of the ensemble's, so they are in its version id.
+# Its probabilities sit lower than its tree members', so it alerts at its own threshold (docs/model.md).
 MODEL_SPECS["ensemble"] = ModelSpec("ensemble", "mean of the probabilities of logreg-weighted, amf and srp",
-                                    {"members": _members("logreg-weighted", "amf", "srp")}, _mean_of)
+                                    {"members": _members("logreg-weighted", "amf", "srp")}, _mean_of,
+                                    alert_threshold=0.27)
 
 
 class RiskModel:

@@ -76,9 +76,9 @@ class Settings(BaseSettings):
         description="Hours that the identified topics (bedside.vitals, clinical.outcomes, dead.letters.identified) keep events.",
     )
     model: str = Field(
-        default="logreg",
+        default="ensemble",
         description="Kind of the champion, the model that scores live until a governance decision promotes another: "
-                    "logreg, logreg-weighted, srp, amf, arf or ensemble (see docs/model.md).",
+                    "ensemble, logreg, logreg-weighted, srp, amf or arf (see docs/model.md).",
     )
     challengers: str = Field(
         default="",

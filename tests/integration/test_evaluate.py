@@ -42,7 +42,7 @@ def test_evaluation_json_has_both_scores(evaluation: tuple[subprocess.CompletedP
     _, output = evaluation
     figures = json.loads((output / "evaluation.json").read_text())
     assert figures["stays"] == 100
-    assert figures["model"]["version"].startswith("logreg-")
+    assert figures["model"]["version"].startswith("ensemble-")
     assert figures["rows_scored_by_both"] > 0
     for score in ("champion", "news2"):
         for metric in METRICS:
