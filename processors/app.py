@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import faust
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from faust.web import Request, Response, View
 
 from processors import faust_codec
@@ -107,6 +108,7 @@ class Worker:
                                    models_dir if "scorer" in stages else None)
         self.models = ModelService(self.lineup, models_dir)
         self.scorer = ScorerStage(policy, LabelJoiner(horizon=horizon), self.lineup, patients=patients)
+        self._offsets: Consumer | None = None
         self.audit_writer: AuditWriterService | None = None
         self.counts: dict[str, int] = {"pseudonymizer": 0, "scorer": 0, "dead-letters": 0}
 
@@ -206,9 +208,30 @@ class Worker:
         # A promotion or rollback reaches this worker within a second.
         self.app.timer(interval=1.0, name="model-decisions")(watch)
 
+    def _scorer_inputs_drained(self) -> bool:
+        """Return True when every scorer input partition assigned here has been handled to its end."""
+        if self._offsets is None:
+            # Never subscribes, so it does not join the group; it only reads offsets.
+            self._offsets = Consumer({"bootstrap.servers": self.settings.bootstrap_servers,
+                                      "group.id": self.settings.app_id, "enable.auto.commit": False,
+                                      "logger": logging.getLogger("librdkafka"), **self.kafka_security})
+        names = {spec.name for spec in ScorerStage.inputs}
+        assigned = [TopicPartition(tp.topic, tp.partition) for tp in self.app.consumer.assignment() if tp.topic in names]
+        try:
+            committed = {(tp.topic, tp.partition): tp.offset for tp in self._offsets.committed(assigned, timeout=5.0)}
+            for tp in assigned:
+                low, high = self._offsets.get_watermark_offsets(tp, timeout=5.0)
+                position = self.scorer.positions.get((tp.topic, tp.partition), committed.get((tp.topic, tp.partition), -1))
+                if high > max(low, position):
+                    return False
+        except KafkaException as exc:
+            log.warning("could not read the scorer's input offsets, so held discharges wait: %s", exc)
+            return False
+        return True
+
     def _add_idle_flush(self) -> None:
         async def flush() -> None:
-            outputs = self.scorer.flush_idle(IDLE_FLUSH_TICK_S)
+            outputs = self.scorer.flush_idle(IDLE_FLUSH_TICK_S, drained=self._scorer_inputs_drained)
             self.scorer.patients.persist()
             await self._send(outputs)
 
@@ -308,6 +331,9 @@ class Worker:
     def close(self) -> None:
         self.save_models()
         self.models.close()
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
         if self.audit_writer is not None:
             self.audit_writer.stop()
             self.audit_writer = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from processors.alerting import AlertPolicy, AlertState
@@ -60,10 +61,13 @@ class ScorerStage:
         self.discharges = DischargeGate()
         self._last_input = time.monotonic()
         self._last_tick: float | None = None
+        # The next offset to handle, per input topic and partition.
+        self.positions: dict[tuple[str, int], int] = {}
         self.rejections = RejectionLog(log)
 
     def handle(self, message: Input) -> list[Output]:
         self._last_input = time.monotonic()
+        self.positions[message.topic, message.partition] = message.offset + 1
         try:
             if message.topic == OUTCOMES_PSEUDONYMIZED.name:
                 return self._outcome(PseudonymizedOutcome.from_avro(message.value), message)
@@ -200,14 +204,16 @@ class ScorerStage:
         """Restart the idle clock, as when input arrives: the worker calls it when a batch is done."""
         self._last_input = time.monotonic()
 
-    def flush_idle(self, tick_interval_s: float = 1.0) -> list[Output]:
+    def flush_idle(self, tick_interval_s: float = 1.0, drained: Callable[[], bool] | None = None) -> list[Output]:
         """Process every held discharge once no input has arrived for IDLE_FLUSH_S.
 
         A timer calls this every ``tick_interval_s``. A tick that comes late means that
         the worker was busy, for example saving a large model, and input may be waiting
         that it had no chance to read, so a late tick restarts the idle clock. Flushing
         then would drop patients whose vitals are still in the backlog, and their sepsis
-        onsets with them.
+        onsets with them. ``drained``, when given, must confirm that every input
+        partition has been read to its end: a worker can go without input for seconds
+        while its consumer fetches for another stage.
         """
         now = time.monotonic()
         late = self._last_tick is not None and now - self._last_tick > 2 * tick_interval_s
@@ -216,6 +222,9 @@ class ScorerStage:
             self._last_input = now
             return []
         if not len(self.discharges) or now - self._last_input < IDLE_FLUSH_S:
+            return []
+        if drained is not None and not drained():
+            self._last_input = now
             return []
         return self._discharge(self.discharges.flush())
 

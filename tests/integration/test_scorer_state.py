@@ -14,7 +14,8 @@ from clinops.worker_client import WorkerQueryError, call_worker, worker_health
 from clinops.worker_process import start_worker, stop_worker
 from schemas.models import PseudonymizedVitals
 from streams.producer import EventProducer
-from streams.settings import PROJECT_ROOT
+from processors.risk_model import MODEL_SPECS
+from streams.settings import PROJECT_ROOT, Settings
 from streams.sources.physionet import list_stays
 from streams.sources.replay import load_stays
 from streams.topics import VITALS_PSEUDONYMIZED, create_topics
@@ -85,7 +86,7 @@ def test_features_after_restart_equal_uninterrupted(bootstrap_servers: str, tmp_
     finally:
         stop_worker(worker)
     # The worker saved its model when it stopped.
-    (sidecar,) = (tmp_path / "restarted" / "models").glob("logreg-*.json")
+    (sidecar,) = (tmp_path / "restarted" / "models").glob(f"{MODEL_SPECS[Settings().model].version}.json")
     saved = json.loads(sidecar.read_text())["learned"]
     assert saved > 0
 

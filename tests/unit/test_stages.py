@@ -283,6 +283,19 @@ def test_scorer_late_tick_keeps_discharges() -> None:
     assert [a.action for a in by_topic(scorer.flush_idle(), "audit.events")] == ["model.performance"]
 
 
+def test_scorer_idle_waits_for_drained_inputs() -> None:
+    # No input for a while is not idle while the consumer still has a backlog to fetch.
+    scorer = make_scorer()
+    scorer.handle(vitals(0))
+    scorer.handle(outcome("DISCHARGE", 5))
+    assert scorer.positions == {("vitals.pseudonymized", 0): 1, ("outcomes.pseudonymized", 0): 1}
+    scorer._last_input -= IDLE_FLUSH_S + 1
+    assert scorer.flush_idle(drained=lambda: False) == []
+    assert "p-1" in scorer.patients
+    scorer._last_input -= IDLE_FLUSH_S + 1
+    assert [a.action for a in by_topic(scorer.flush_idle(drained=lambda: True), "audit.events")] == ["model.performance"]
+
+
 def test_scorer_releases_discharge_after_max_hold() -> None:
     scorer = make_scorer()
     scorer.handle(vitals(0))
