@@ -56,7 +56,7 @@ def stay_inputs(stay: Stay, admission_hours: int) -> list[tuple[datetime, Input]
                                         ward=stay.unit, observed_at=at,
                                         **{name: value for name, value in row.vitals.items() if value is not None})
         except ValidationError:
-            continue  # the pseudonymizer dead-letters an implausible row, so the scorer never sees it
+            continue  # the pseudonymizer dead-letters an implausible row, so it never reaches the scorer
         inputs.append((at, Input(VITALS_PSEUDONYMIZED.name, 0, 0, None, event.to_avro())))
     last = max(row.icu_hour for row in stay.rows)
     outcomes = [(OutcomeKind.DISCHARGE, max(last, stay.onset_hour or 0) + 1)]

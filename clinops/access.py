@@ -1,4 +1,4 @@
-"""Who may do what: the roles in the access file (CLINOPS_ACCESS_FILE, example config/access.toml).
+"""Roles and permissions from the access file (CLINOPS_ACCESS_FILE, example config/access.toml).
 
 Re-identifying a patient and changing the model that scores live each need a role the
 file allows. People are listed by user name under ``[clinicians]``.

@@ -36,7 +36,7 @@ REGISTRY_COLUMNS = ("model_version", "kind", "labels", "positives", "progressive
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a governance command did: the decision written, or why it was refused."""
+    """The result of a governance command: the decision written, or the reason it was refused."""
 
     action: str
     version: str | None

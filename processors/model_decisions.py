@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UnreadableDecision:
-    """A message in the decision log that is not a valid decision; workers ignore it."""
+    """A message in the decision log that is not a valid decision; workers audit it as refused and skip it."""
 
     offset: int
     reason: str
@@ -50,7 +50,7 @@ def champion_history(decisions: Iterable[ModelDecision | UnreadableDecision], de
 
 
 class DecisionFeed:
-    """Reads the decision log from its start, without a consumer group, so every worker sees all of it."""
+    """A reader of the decision log from its start, outside any consumer group, so every worker reads all of it."""
 
     def __init__(self, bootstrap_servers: str, client_config: Mapping[str, str] | None = None) -> None:
         self._consumer = Consumer({

@@ -2,7 +2,7 @@
 
 The champion's risk is the one in the risk score and the one the alert policy reads.
 Each challenger scores the same observation in shadow: its risk travels beside the
-champion's in the risk score and never raises an alert. Every model learns every
+champion's in the risk score, and the alert policy reads only the champion's. Every model learns every
 released label, and each keeps its own progressive AUROC (``RiskModel.auroc``), measured
 on its own predictions before it learned their labels. Only a governance decision changes the
 champion (processors/model_decisions.py).

@@ -2,9 +2,8 @@
 
 The registry lives in the audit log, so it is as tamper-evident as every decision
 the models make. A worker records ``model.started`` for each model it runs and
-``model.checkpointed`` each time it saves one; the ``audit.model_registry`` view in
-ClickHouse (infra/clickhouse/audit.sql) collects them per version with the
-governance events. Each record carries the kind, hyperparameters, features, training
+``model.checkpointed`` each time it saves one. The ``audit.model_registry`` view in
+ClickHouse (infra/clickhouse/audit.sql) collects them per version. Each record carries the kind, hyperparameters, features, training
 window, progressive metrics and the code version.
 """
 

@@ -2,7 +2,7 @@
 
 ``ModelService`` owns the lineup (processors/model_lineup.py). It builds it from the
 configured kinds and their saved artefacts, saves each model that has learned, and
-changes the champion only as the decisions in ``model.decisions`` say. Each step
+changes the champion only to the version that a decision in ``model.decisions`` names. Each step
 becomes an audit event, which the worker produces: ``model.started``,
 ``model.checkpointed``, ``model.promoted``, ``model.rolled_back`` and
 ``model.decision.refused``.
@@ -93,7 +93,7 @@ class ModelService:
         return self.apply(self._decisions.poll()) if self._decisions is not None else []
 
     def apply(self, decisions: list[ModelDecision | UnreadableDecision]) -> list[Output]:
-        """Change the champion as each decision says; return the audit events."""
+        """Change the champion to the version each decision names; return the audit events."""
         outputs = []
         for decision in decisions:
             if isinstance(decision, UnreadableDecision):

@@ -242,7 +242,7 @@ class ScorerStage:
             self.lineup.learn(observation.features, label, observation.risks, observation.observed_at)
 
     def _performance_audit(self, event: PseudonymizedOutcome, input_bytes: bytes) -> list[Output]:
-        """One model.performance audit event per model in the lineup, champion first."""
+        """Return one model.performance audit event per model in the lineup, champion first."""
         outputs = []
         for model in (self.lineup.champion, *self.lineup.challengers):
             auroc = model.auroc

@@ -140,7 +140,7 @@ def test_shadow_promotion_and_rollback(governed: Governed) -> None:
                              lambda count: int(count) > 0)
     assert int(shadow_audits) > 0, "the risk.scored audit events do not keep the challenger's risk"
 
-    # The registry holds both versions, with the worker's records and a saved artefact.
+    # The registry contains both versions, with the worker's records and a saved artefact.
     rows = wait_for(lambda: audit_rows(WORKER_PORT, "SELECT model_version, kind, sha256, code_version, labels, features "
                                                     f"FROM audit.model_registry WHERE model_version = '{CHALLENGER}'"),
                     lambda found: len(found) == 1 and len(found[0][2]) == 64 and int(found[0][4]) >= 200)

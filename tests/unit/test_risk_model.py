@@ -10,13 +10,19 @@ import pytest
 from processors.risk_model import MODEL_SPECS, RiskModel
 
 
-def trained_model() -> RiskModel:
-    rng = random.Random(7)
-    model = RiskModel(warmup_labels=20)
-    for _ in range(60):
+def trained(kind: str, warmup: int, labels: int, seed: int, positive_above: float, spo2: bool = True) -> RiskModel:
+    """Return a model of ``kind`` that learned ``labels`` random heart rates, positive above ``positive_above``."""
+    rng = random.Random(seed)
+    model = RiskModel(kind, warmup_labels=warmup)
+    for _ in range(labels):
         heart_rate = rng.gauss(90, 15)
-        model.learn({"heart_rate": heart_rate, "spo2": rng.gauss(96, 2)}, heart_rate > 100)
+        features = {"heart_rate": heart_rate, "spo2": rng.gauss(96, 2)} if spo2 else {"heart_rate": heart_rate}
+        model.learn(features, heart_rate > positive_above)
     return model
+
+
+def trained_model() -> RiskModel:
+    return trained("logreg", warmup=20, labels=60, seed=7, positive_above=100)
 
 
 def test_predict_leaves_model_unchanged() -> None:
@@ -35,11 +41,7 @@ def test_predict_waits_for_warmup() -> None:
 
 @pytest.mark.parametrize("kind", sorted(MODEL_SPECS))
 def test_every_kind_learns_and_predicts(kind: str) -> None:
-    rng = random.Random(3)
-    model = RiskModel(kind, warmup_labels=50)
-    for _ in range(300):
-        heart_rate = rng.gauss(90, 15)
-        model.learn({"heart_rate": heart_rate, "spo2": rng.gauss(96, 2)}, heart_rate > 110)
+    model = trained(kind, warmup=50, labels=300, seed=3, positive_above=110)
     high = model.predict({"heart_rate": 140.0, "spo2": 96.0})
     low = model.predict({"heart_rate": 70.0, "spo2": 96.0})
     assert high is not None and low is not None
@@ -48,11 +50,7 @@ def test_every_kind_learns_and_predicts(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(MODEL_SPECS))
 def test_predict_is_pure_for_every_kind(kind: str) -> None:
-    rng = random.Random(5)
-    model = RiskModel(kind, warmup_labels=20)
-    for _ in range(100):
-        heart_rate = rng.gauss(90, 15)
-        model.learn({"heart_rate": heart_rate}, heart_rate > 105)
+    model = trained(kind, warmup=20, labels=100, seed=5, positive_above=105, spo2=False)
     before = pickle.dumps(model)
     model.predict({"heart_rate": 150.0})
     assert pickle.dumps(model) == before
