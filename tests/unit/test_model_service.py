@@ -7,9 +7,12 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from processors.model_decisions import UnreadableDecision
-from processors.model_service import ModelService, build_lineup
+from processors.model_service import ModelService, build_lineup, check_kinds
 from processors.model_store import load_model
+from schemas.errors import ClinopsError
 from schemas.models import AuditEvent, ModelAction, ModelDecision
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -76,3 +79,8 @@ def test_failed_save_is_retried(tmp_path: Path) -> None:
     assert models.save() == []  # logged, and the worker goes on
     models.models_dir = tmp_path / "elsewhere"
     assert [event.action for event in audits(models.save())] == ["model.checkpointed"]
+
+
+def test_unknown_kind_names_settings() -> None:
+    with pytest.raises(ClinopsError, match="CLINOPS_CHALLENGERS; choose from"):
+        check_kinds(("ensemble", "xgboost"))
